@@ -1,0 +1,155 @@
+"""The `pipeline` command: run, validate, ops, and commands that modules in
+`pipeline/commands/` add (each defines `add_parser(subparsers)`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+import traceback
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(msg: str, code: int = 1) -> int:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    return code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    out.print(f"[green]ok[/]: {args.recipe}: {len(recipe.steps)} steps, input and parameters valid")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.recipe import load_recipe
+    from pipeline.runner import run_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    result = run_recipe(recipe, fresh=args.fresh, progress=not args.quiet)
+    print_summary(result.stats)
+    if recipe.output.report and not args.no_report:
+        try:
+            from pipeline.report import write_report
+        except ImportError:
+            write_report = None  # the report module arrives with its own issue
+        if write_report is not None:
+            path = write_report(result.out)
+            out.print(f"report: {path}")
+    return 0
+
+
+def print_summary(stats: dict[str, Any]) -> None:
+    table = Table(title="pipeline run", show_lines=False)
+    for col in ("step", "operator", "in", "kept", "removed", "top reason", "s", "docs/s"):
+        table.add_column(col, justify="right" if col not in ("operator", "top reason") else "left")
+    for t in stats["steps"]:
+        top = max(t["removed"].items(), key=lambda kv: kv[1])[0] if t["removed"] else ""
+        secs = t["seconds"] + t.get("stage_seconds", 0.0)
+        rate = f"{t['documents_in'] / secs:,.0f}" if secs > 0 else "-"
+        table.add_row(str(t["index"]), t["operator"], f"{t['documents_in']:,}", f"{t['documents_out']:,}",
+                      f"{t['documents_removed']:,}", top, f"{secs:.2f}", rate)
+    out.print(table)
+    q = sum(stats["input"]["quarantined"].values())
+    out.print(f"{stats['accounting']}" + (f" (of which {q} quarantined)" if q else "")
+              + f"; {stats['wall_seconds']:.1f} s; output: {stats['output']['path']}")
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from operators import registry
+
+    if args.name:
+        info = registry.describe(registry.get(args.name))
+        if args.json:
+            out.print_json(json.dumps(info, default=str))
+            return 0
+        out.print(f"[bold]{info['name']}[/] ({info['kind']})\n")
+        out.print(info["doc"] + "\n", highlight=False)
+        table = Table("parameter", "type", "default", "description")
+        for p in info["params"]:
+            table.add_row(p["name"], p["type"], "required" if p["required"] else repr(p["default"]), p["description"])
+        out.print(table)
+        return 0
+    infos = [registry.describe(registry.get(n)) for n in registry.names()]
+    if args.json:
+        out.print_json(json.dumps(infos, default=str))
+        return 0
+    table = Table("operator", "kind", "parameters (default)", "summary")
+    for info in infos:
+        params = ", ".join(f"{p['name']}={p['default']!r}" if not p["required"] else p["name"] for p in info["params"])
+        table.add_row(info["name"], info["kind"], params, info["summary"])
+    out.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline", description="Prepare LLM pretraining data from YAML recipes.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a recipe", description="Run a recipe; resumes unfinished work in its output folder.")
+    p.add_argument("recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. executor.workers=2 or steps.1.words_filter.min_words=10")
+    p.add_argument("--fresh", action="store_true", help="discard earlier work in the output folder and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a recipe without running it",
+                       description="Report every problem in a recipe, each with its YAML path.")
+    p.add_argument("recipe")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("ops", help="list operators, or show one", description="List operators with parameters and docs.")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ops)
+
+    import pipeline.commands as commands
+
+    for info in pkgutil.iter_modules(commands.__path__):
+        module = importlib.import_module(f"pipeline.commands.{info.name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from operators.registry import UnknownOperator
+    from pipeline.io.readers import InputError
+    from pipeline.recipe import RecipeError
+    from pipeline.runner import AccountingError, StepError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RecipeError as exc:
+        console.print(f"[bold red]invalid recipe[/] {exc.source}:", highlight=False)
+        for p in exc.problems:
+            console.print(f"  - {p}", highlight=False, soft_wrap=True)
+        return 2
+    except (InputError, UnknownOperator) as exc:
+        if args.debug:
+            traceback.print_exc()
+        return _fail(str(exc))
+    except (StepError, AccountingError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        return _fail(f"{exc}\n(rerun with --debug for the traceback)" if not args.debug else str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted; rerun the same command to resume", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

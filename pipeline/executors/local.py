@@ -1,0 +1,107 @@
+"""Local executor: tasks run in a pool of worker processes (or inline with one worker)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from typing import Any
+
+from pipeline import runner
+from pipeline.progress import ShardProgress
+
+_queue: Any = None
+
+
+def _init_worker(q: Any) -> None:
+    global _queue
+    _queue = q
+    runner.set_progress_hook(lambda shard, n: q.put((shard, n)))
+
+
+class LocalBackend(runner.Backend):
+    def __init__(self, workers: int = 1, progress: bool = True):
+        self.workers = workers
+        self.show_progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+        self._queue: Any = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = mp.get_context("spawn")  # no fork: worker state never inherits driver threads
+            self._queue = ctx.Queue()
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,))
+        return self._pool
+
+    def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
+        if not items:
+            return []
+        bar = ShardProgress(label, _total_docs(items), enabled=self.show_progress and fn is runner.run_shard_task)
+        try:
+            if self.workers == 1:
+                runner.set_progress_hook(bar.update)
+                try:
+                    out = []
+                    for item in items:
+                        out.append(fn(item))
+                        bar.shard_done(item.shard.name) if hasattr(item, "shard") else None
+                    return out
+                finally:
+                    runner.set_progress_hook(None)
+            return self._map_pool(fn, items, bar)
+        finally:
+            bar.close()
+
+    def _map_pool(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], bar: ShardProgress) -> list[dict[str, Any]]:
+        pool = self._get_pool()
+        stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.is_set():
+                try:
+                    shard, n = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                bar.update(shard, n)
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        try:
+            futures = [pool.submit(fn, item) for item in items]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in done:
+                if f.exception() is not None:
+                    for p in pending:
+                        p.cancel()
+                    raise f.exception()  # type: ignore[misc]
+            results = [f.result() for f in futures]
+            for item in items:
+                if hasattr(item, "shard"):
+                    bar.shard_done(item.shard.name)
+            return results
+        finally:
+            stop.set()
+            thread.join()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _total_docs(items: list[Any]) -> int | None:
+    """Documents to read, known cheaply for local Parquet input of the first segment."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for item in items:
+        shard = getattr(item, "shard", None)
+        if shard is None or "://" in shard.path or shard.format != "parquet" or item.segment.index != 0:
+            return None
+        try:
+            total += pq.ParquetFile(shard.path).metadata.num_rows
+        except Exception:  # the task itself reports unreadable files with file and reason
+            return None
+    return total

@@ -1,0 +1,113 @@
+"""Atomic Parquet shard writers: everything goes to a temporary name and is renamed on commit,
+so a killed run never leaves a partial shard under its final name."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class ShardWriter:
+    """Streams tables into `<folder>/<name>.parquet` (or `<name>-00000.parquet`... when
+    `rows_per_file` is set); nothing is visible under the final names before `commit()`."""
+
+    def __init__(self, folder: Path, name: str, compression: str = "zstd", rows_per_file: int | None = None,
+                 rename: dict[str, str] | None = None, drop: tuple[str, ...] = ()):
+        self.folder = folder
+        self.name = name
+        self.compression = None if compression == "none" else compression
+        self.rows_per_file = rows_per_file
+        self.rename = rename or {}
+        self.drop = drop
+        self.schema: pa.Schema | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_file = 0
+        self._parts: list[tuple[Path, Path]] = []
+        self.rows = 0
+
+    def _final_name(self, part: int) -> Path:
+        if self.rows_per_file is None:
+            return self.folder / f"{self.name}.parquet"
+        return self.folder / f"{self.name}-{part:05d}.parquet"
+
+    def _prepare(self, table: pa.Table) -> pa.Table:
+        if self.drop:
+            table = table.drop_columns([c for c in self.drop if c in table.column_names])
+        if self.rename:
+            table = table.rename_columns([self.rename.get(c, c) for c in table.column_names])
+        if self.schema is None:
+            self.schema = table.schema
+        elif table.schema != self.schema:
+            try:
+                table = table.select(self.schema.names).cast(self.schema)
+            except (pa.ArrowInvalid, KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"{self.folder / self.name}: batch schema changed mid-shard: {table.schema} vs {self.schema}: {exc}"
+                ) from None
+        return table
+
+    def _open(self) -> None:
+        assert self.schema is not None
+        final = self._final_name(len(self._parts))
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(tmp, self.schema, compression=self.compression)
+        self._parts.append((tmp, final))
+        self._rows_in_file = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = self._prepare(table)
+        offset = 0
+        while offset < table.num_rows or (self._writer is None and table.num_rows == 0):
+            if self._writer is None:
+                self._open()
+            assert self._writer is not None
+            room = table.num_rows - offset
+            if self.rows_per_file is not None:
+                room = min(room, self.rows_per_file - self._rows_in_file)
+            if room > 0:
+                self._writer.write_table(table.slice(offset, room))
+            offset += room
+            self._rows_in_file += room
+            self.rows += room
+            if self.rows_per_file is not None and self._rows_in_file >= self.rows_per_file and offset < table.num_rows:
+                self._writer.close()
+                self._writer = None
+            if table.num_rows == 0:
+                break
+
+    def commit(self, empty_schema: pa.Schema | None = None) -> list[str]:
+        """Close and rename into place; a shard with no rows still gets one (empty) file."""
+        if self._writer is None and not self._parts:
+            if self.schema is None:
+                if empty_schema is None:
+                    return []
+                self.schema = self._prepare(empty_schema.empty_table()).schema
+            self._open()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        names = []
+        for tmp, final in self._parts:
+            os.replace(tmp, final)
+            names.append(final.name)
+        return names
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for tmp, _ in self._parts:
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,227 @@
+"""Recipes: YAML (safe loading only) validated against a schema before any work starts.
+
+`load_recipe` returns a `Recipe` or raises `RecipeError` holding every problem found, each
+with its YAML path (`steps[2].words_filter.min_words: must be >= 0`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from operators import registry
+from operators.base import Operator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Strict):
+    path: str | list[str] = Field(description="path, glob or list of them; local or s3://")
+    text_column: str = "text"
+    id_column: str | None = Field(None, description="null: the `id` column if present, else `<shard>/<row>`")
+    format: Literal["auto", "parquet", "jsonl"] = "auto"
+    batch_size: int = Field(1000, ge=1, le=1_000_000, description="rows per batch; bounds memory")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. for s3://")
+
+
+class OutputSpec(_Strict):
+    path: str
+    rejected: bool = Field(True, description="write removed documents with operator and reason")
+    quarantine: bool = Field(True, description="bad records go to quarantine/; false: they stop the run")
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
+    rows_per_shard: int | None = Field(None, ge=1, description="split output shards; null: one per input shard")
+    keep_intermediate: bool = Field(False, description="keep the shards materialized before global steps")
+    report: bool = Field(True, description="write report.html at the end of the run")
+
+
+class ExecutorSpec(_Strict):
+    type: Literal["local", "ray"] = "local"
+    workers: int = Field(1, ge=1, le=1024)
+    address: str | None = Field(None, description="ray: null starts a local instance, auto joins one")
+
+
+class Recipe(_Strict):
+    input: InputSpec
+    output: OutputSpec
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    steps: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
+
+    def step_specs(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(name, dict(params or {})) for step in self.steps for name, params in step.items()]
+
+    def build_steps(self) -> list[Operator]:
+        return [registry.build(name, params) for name, params in self.step_specs()]
+
+    def fingerprint(self) -> str:
+        """Hash of what decides the output (not the executor, not reporting)."""
+        data = self.model_dump(mode="json")
+        data.pop("executor", None)
+        data["output"].pop("report", None)
+        data["output"].pop("keep_intermediate", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class RecipeError(ValueError):
+    def __init__(self, problems: list[str], source: str = "recipe"):
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    """`executor.workers=2` -> (['executor', 'workers'], 2); values are YAML scalars."""
+    if "=" not in text:
+        raise RecipeError([f"--set {text!r}: expected KEY=VALUE"], "command line")
+    key, _, raw = text.partition("=")
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+    return parts, yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        parts, value = parse_override(item)
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, list):
+                if not isinstance(part, int) or part >= len(node):
+                    raise RecipeError([f"--set {item}: no index {part} in list"], "command line")
+                node = node[part]
+                continue
+            if part not in node or node[part] is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or last >= len(node):
+                raise RecipeError([f"--set {item}: no index {last} in list"], "command line")
+        node[last] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise RecipeError([f"recipe file not found: {p}"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError([f"not valid YAML: {exc}"], str(p)) from None
+    except UnicodeDecodeError:
+        raise RecipeError(["not UTF-8 text"], str(p)) from None
+    if not isinstance(data, dict):
+        raise RecipeError(["the top level must be a mapping with input, output, executor, steps"], str(p))
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, check_input: bool = True) -> Recipe:
+    data = apply_overrides(read_yaml(path), overrides or [])
+    return validate_recipe(data, source=str(path), check_input=check_input)
+
+
+def validate_recipe(data: dict[str, Any], source: str = "recipe", check_input: bool = True) -> Recipe:
+    """Validate everything and raise one RecipeError listing every problem."""
+    problems: list[str] = []
+    steps_raw = data.get("steps", [])
+    try:
+        recipe = Recipe.model_validate({**data, "steps": []})
+    except ValidationError as exc:
+        recipe = None
+        problems += [p for p in _pydantic_problems(exc) if not p.startswith("steps")]
+    problems += _step_problems(steps_raw)
+    if recipe is not None and check_input:
+        from pipeline.io.readers import InputError, list_shards
+
+        try:
+            list_shards(recipe.input)
+        except InputError as exc:
+            problems.append(f"input.path: {exc}")
+    if problems:
+        raise RecipeError(problems, source)
+    assert recipe is not None
+    return recipe.model_copy(update={"steps": steps_raw})
+
+
+def _step_problems(steps: Any) -> list[str]:
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        return ["steps: must be a list of {operator_name: {params}}"]
+    problems = []
+    for i, step in enumerate(steps):
+        where = f"steps[{i}]"
+        if isinstance(step, str):
+            step = {step: {}}
+            steps[i] = step
+        if not isinstance(step, dict) or len(step) != 1:
+            problems.append(f"{where}: must be a mapping with one operator name, e.g. {{words_filter: {{min_words: 50}}}}")
+            continue
+        (name, params), = step.items()
+        if params is None:
+            params = {}
+            step[name] = params
+        if not isinstance(params, dict):
+            problems.append(f"{where}.{name}: parameters must be a mapping, got {type(params).__name__}")
+            continue
+        try:
+            cls = registry.get(str(name))
+        except registry.UnknownOperator as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        try:
+            cls(**params)
+        except ValidationError as exc:
+            problems += [f"{where}.{name}.{p}" if not p.startswith(":") else f"{where}.{name}{p}"
+                         for p in _pydantic_problems(exc, known=list(cls.model_fields))]
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{where}.{name}: {exc}")
+    return problems
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "missing": "required",
+}
+
+
+def _pydantic_problems(exc: ValidationError, known: list[str] | None = None) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = [str(x) for x in err["loc"] if not str(x).startswith("function-")]
+        # drop pydantic's union-branch labels such as 'int' or 'constrained-int'
+        loc = [x for x in loc if x not in {"int", "float", "str", "bool", "list[str]", "str-list", "none"}]
+        path = ".".join(loc)
+        etype = err["type"]
+        ctx = err.get("ctx") or {}
+        if etype == "extra_forbidden":
+            hint = ""
+            if known:
+                close = difflib.get_close_matches(loc[-1], known, n=2, cutoff=0.5)
+                hint = f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
+            msg = f"unknown parameter{hint}"
+        elif etype in _MESSAGES:
+            msg = _MESSAGES[etype].format(**ctx)
+        else:
+            msg = err["msg"]
+            if "input" in err and etype.endswith("_type"):
+                msg += f", got {type(err['input']).__name__} {err['input']!r}"
+        out.append(f"{path}: {msg}" if path else f": {msg}")
+    # a union gives one error per branch for the same path: keep the first per path
+    seen: dict[str, str] = {}
+    for p in out:
+        seen.setdefault(p.split(": ", 1)[0], p)
+    return list(seen.values())

@@ -1,0 +1,78 @@
+"""Merges the per-shard and per-stage completion marks into stats.json, and checks that every
+input document is kept or removed with a reason: `input = kept + sum(removed)`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from operators.base import Operator
+from pipeline.io.readers import Shard
+from pipeline.recipe import Recipe
+from pipeline.runner import AccountingError, Layout, Segment
+
+COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "seconds")
+
+
+def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
+                wall_seconds: float) -> dict[str, Any]:
+    step_totals: list[dict[str, Any]] = [
+        {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
+         "removed": Counter(), "metrics": Counter(), "stage_seconds": 0.0, "stages": {}}
+        for k, op in enumerate(steps)
+    ]
+    shard_rows = []
+    shard_seconds: Counter = Counter()
+    quarantined: Counter = Counter()
+    input_docs = 0
+    kept = 0
+    for seg in segments:
+        for shard in shards:
+            mark = layout.segment_done(seg, shard.name)
+            if not mark.exists():
+                raise AccountingError(f"shard {shard.name} has no completion mark for segment {seg.index}")
+            s = json.loads(mark.read_text())
+            if seg.index == 0:
+                input_docs += s["documents_in"]
+                quarantined.update(s["quarantined"])
+            if seg.last:
+                kept += s["documents_out"]
+                shard_rows.append({"shard": shard.name, "path": shard.path, "documents_out": s["documents_out"],
+                                   "files": s["files"]})
+            for k, c in s["steps"].items():
+                t = step_totals[int(k)]
+                for f in COUNT_FIELDS:
+                    t[f] += c[f]
+                t["removed"].update(c["removed"])
+                t["metrics"].update(c["metrics"])
+            shard_seconds[shard.name] += s["seconds"]
+    for k, op in enumerate(steps):
+        done = layout.step_dir(k, op) / "_done"
+        if not done.exists():
+            continue
+        for mark in sorted(done.glob("*/*.json")):
+            s = json.loads(mark.read_text())
+            t = step_totals[k]
+            t["stage_seconds"] += s["seconds"]
+            t["stages"][s["stage"]] = t["stages"].get(s["stage"], 0.0) + s["seconds"]
+            t["metrics"].update(s["metrics"])
+    for row in shard_rows:
+        row["seconds"] = shard_seconds[row["shard"]]
+    removed_total = sum(sum(t["removed"].values()) for t in step_totals) + sum(quarantined.values())
+    if input_docs != kept + removed_total:
+        raise AccountingError(f"{input_docs} documents in, but {kept} kept + {removed_total} removed")
+    for t in step_totals:
+        t["removed"] = dict(sorted(t["removed"].items()))
+        t["metrics"] = dict(sorted(t["metrics"].items()))
+        t["documents_removed"] = sum(t["removed"].values())
+        t["params"] = steps[t["index"]].params()
+    return {
+        "recipe_fingerprint": recipe.fingerprint(),
+        "input": {"files": len(shards), "documents": input_docs, "quarantined": dict(sorted(quarantined.items()))},
+        "output": {"path": str(layout.out), "documents": kept, "shards": shard_rows},
+        "removed": removed_total,
+        "steps": step_totals,
+        "wall_seconds": wall_seconds,
+        "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
+    }
