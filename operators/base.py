@@ -136,6 +136,11 @@ class Filter(Operator):
         with_stats = self.compute_stats(table)
         return StepResult(with_stats, self.decide(with_stats))
 
+    def stat_thresholds(self) -> dict[str, tuple[float | None, float | None]]:
+        """Statistic column -> (min kept, max kept) as configured; the report draws these lines
+        on each column's histogram and `pipeline analyze` evaluates candidates around them."""
+        return {}
+
 
 def reasons_from_rules(n: int, rules: Iterable[tuple[np.ndarray | pa.Array, str]]) -> pa.Array:
     """Reason array from (remove-mask, reason) pairs; the first matching rule wins."""

@@ -30,6 +30,9 @@ class _RangeFilter(Filter):
             rules.append((pc.greater(values, hi), f"{self.name}:too_long"))
         return reasons_from_rules(table.num_rows, rules)
 
+    def stat_thresholds(self) -> dict[str, tuple[float | None, float | None]]:
+        return {self.stat: self._bounds()}
+
 
 @register
 class TextLengthFilter(_RangeFilter):
