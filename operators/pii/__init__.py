@@ -1,0 +1,1 @@
+"""PII scrubbing: the presidio-based `pii_scrubber` operator and a regex-only display redactor."""
