@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 # scheme://user[:password]@host: the userinfo goes, the scheme and host stay readable.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}://)([^\s/@<>\"']+)@")
-_EMAIL = re.compile(r"(?i)(?<![\w.%+-])[a-z0-9._%+-]+@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24}\b")
+# \w is Unicode-aware, so internationalized addresses (иван@пример.рф) are hidden too.
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}\b")
 # IBAN: country code, two check digits, 11 to 30 alphanumerics, optionally in groups of four.
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?\b")
 # 13 to 19 digits, optionally grouped by spaces or dashes (every card brand's length range).
