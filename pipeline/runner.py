@@ -147,6 +147,10 @@ def _segment_source(task: ShardTask, recipe: Recipe, quarantine: Callable[[Quara
 
 def _read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
     pf = pq.ParquetFile(path)
+    if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
+        schema = pf.schema_arrow
+        yield (schema.empty_table().select(columns) if columns else schema.empty_table())
+        return
     for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
         yield pa.Table.from_batches([batch])
 

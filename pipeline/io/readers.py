@@ -52,14 +52,14 @@ class Quarantined:
 
 
 def _expand(spec_path: str, storage_options: dict[str, Any]) -> list[str]:
-    fs, _, paths = fsspec.get_fs_token_paths(spec_path, storage_options=storage_options or None)
+    fs, path = fsspec.core.url_to_fs(spec_path, **(storage_options or {}))
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     if any(ch in spec_path for ch in "*?["):
-        found = sorted(fs.glob(paths[0]) if paths else [])
+        found = sorted(fs.glob(path))
     else:
-        if not fs.exists(paths[0]):
+        if not fs.exists(path):
             raise InputError(f"not found: {spec_path}")
-        found = sorted(fs.find(paths[0])) if fs.isdir(paths[0]) else [paths[0]]
+        found = sorted(fs.find(path)) if fs.isdir(path) else [path]
     found = [p for p in found if p.endswith(SUFFIXES)]
     if protocol not in ("file", "local"):
         found = [f"{protocol}://{p}" for p in found]
@@ -123,6 +123,8 @@ def read_parquet(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], No
             table = pa.Table.from_batches([batch])
             yield from _normalize(table, shard, spec, row, quarantine)
             row += batch.num_rows
+        if row == 0:  # an empty shard still yields its (empty) schema, so its output exists
+            yield from _normalize(schema.empty_table(), shard, spec, 0, quarantine)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{shard.path}: unreadable Parquet data after row {row} (corrupt or truncated?): {exc}") from None
     finally:

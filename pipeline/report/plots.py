@@ -1,0 +1,188 @@
+"""Plots rendered with matplotlib to inline SVG strings (no pyplot, no global backend state).
+
+Text stays text in the SVG (`svg.fonttype: none`), so plots are small and sharp; every plot has
+labelled axes. Figures get a per-plot hash salt so element ids never collide in one HTML page.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+KEPT = "#3b7dd8"
+REMOVED_HERE = "#e0662a"
+REMOVED_OTHER = "#b7bfc8"
+THRESHOLD = "#b3121f"
+BAR = "#3b7dd8"
+
+_counter = itertools.count()
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig
+
+
+def to_svg(fig) -> str:
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"plot{next(_counter)}"}):
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _style_axes(ax) -> None:
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.grid(axis="y", color="#e3e7ec", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+@dataclass
+class Group:
+    """Values of one colour in a stacked histogram."""
+
+    label: str
+    values: np.ndarray
+    color: str
+
+
+@dataclass
+class Binning:
+    edges: np.ndarray
+    log: bool
+    below: int  # values under the first edge (drawn in the first bin)
+    above: int
+
+
+def choose_bins(values: np.ndarray, marks: Sequence[float], max_bins: int = 50) -> Binning | None:
+    """Bins covering the bulk of the data (0.1%..99.9% quantiles) and every threshold mark;
+    log-spaced for positive heavy-tailed data, unit-wide for small integer ranges."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    lo, hi = np.quantile(finite, [0.001, 0.999])
+    marks = [m for m in marks if m is not None and math.isfinite(m)]
+    lo, hi = min([lo, *marks]), max([hi, *marks])
+    integer = bool(np.all(finite == np.round(finite)))
+    log = lo > 0 and hi / lo > 1000
+    if log:
+        edges = np.geomspace(lo, hi, max_bins + 1)
+    elif integer and hi - lo <= max_bins:
+        edges = np.arange(math.floor(lo) - 0.5, math.ceil(hi) + 1.5, 1.0)
+    else:
+        if hi == lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, max_bins + 1)
+    below = int(np.count_nonzero(finite < edges[0]))
+    above = int(np.count_nonzero(finite > edges[-1]))
+    return Binning(edges, log, below, above)
+
+
+def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | None, float | None] = (None, None),
+              ylabel: str = "documents", width: float = 5.6, height: float = 2.9) -> str:
+    """Stacked histogram of one statistic with the kept range's bounds drawn as lines."""
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    allv = np.concatenate([g.values for g in groups]) if groups else np.zeros(0)
+    lo_t, hi_t = thresholds
+    binning = choose_bins(allv, [lo_t, hi_t])
+    if binning is None:
+        ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
+    else:
+        data = [np.clip(g.values[np.isfinite(g.values)], binning.edges[0], binning.edges[-1]) for g in groups]
+        ax.hist(data, bins=binning.edges, stacked=True, color=[g.color for g in groups],
+                label=[f"{g.label} ({g.values.size:,})" for g in groups], linewidth=0)
+        if binning.log:
+            ax.set_xscale("log")
+        for value, name in ((lo_t, "min kept"), (hi_t, "max kept")):
+            if value is not None:
+                ax.axvline(value, color=THRESHOLD, linestyle="--", linewidth=1.4)
+                ax.annotate(f"{name} {value:g}", xy=(value, 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -10), textcoords="offset points", color=THRESHOLD, fontsize=8)
+        if any(g.values.size for g in groups):
+            ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+        clipped = []
+        if binning.below:
+            clipped.append(f"{binning.below:,} below")
+        if binning.above:
+            clipped.append(f"{binning.above:,} above")
+        if clipped:
+            ax.set_title(f"outliers drawn in the edge bins: {', '.join(clipped)}", fontsize=7.5, color="#5b6672")
+    ax.set_xlabel(column + (" (log scale)" if binning is not None and binning.log else ""))
+    ax.set_ylabel(ylabel)
+    return to_svg(fig)
+
+
+def funnel(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], width: float = 11.0) -> str:
+    """One horizontal bar panel per series (documents, bytes, tokens) remaining after each step."""
+    n = len(series)
+    fig = _figure(width, 0.42 * len(labels) + 1.0)
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    y = np.arange(len(labels))
+    for ax, (name, values) in zip(axes, series):
+        _style_axes(ax)
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#e3e7ec", linewidth=0.8)
+        vals = np.array([np.nan if v is None else v for v in values], dtype=float)
+        ax.barh(y, np.nan_to_num(vals), color=BAR)
+        top = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
+        for yi, v in zip(y, vals):
+            if np.isfinite(v) and top > 0:
+                ax.text(v + top * 0.01, yi, f"{100 * v / vals[0]:.1f}%" if vals[0] else "", va="center", fontsize=7.5)
+        ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+        ax.set_xlabel(name)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("after step")
+    return to_svg(fig)
+
+
+def hbar(labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[float], str]], xlabel: str, ylabel: str,
+         width: float = 7.5, log: bool = False) -> str:
+    """Horizontal (stacked) bars, one row per label, largest first as given."""
+    fig = _figure(width, 0.32 * max(len(labels), 1) + 1.1)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    ax.grid(axis="y", visible=False)
+    ax.grid(axis="x", color="#e3e7ec", linewidth=0.8)
+    y = np.arange(len(labels))
+    left = np.zeros(len(labels))
+    for name, values, color in stacks:
+        v = np.asarray(values, dtype=float)
+        ax.barh(y, v, left=left, color=color, label=name)
+        left += v
+    if log:
+        ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(stacks) > 1:
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return to_svg(fig)
+
+
+def vbar(labels: Sequence[str], values: Sequence[float], xlabel: str, ylabel: str, width: float = 7.5,
+         log: bool = False, color: str = BAR) -> str:
+    fig = _figure(width, 3.0)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    x = np.arange(len(labels))
+    ax.bar(x, np.asarray(values, dtype=float), color=color)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=7.5, rotation=60 if len(labels) > 12 else 0, ha="right" if len(labels) > 12 else "center")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return to_svg(fig)

@@ -1,0 +1,109 @@
+"""What a finished run left in its output folder, located and loaded for the report.
+
+The report reads `stats.json` (the accounting), `_work/recipe.json` (the recipe), the final
+Parquet shards, `rejected/stepNN_<op>/*.parquet` and `quarantine/*.parquet`; it never reads the
+text of all documents, only statistic columns and a few example rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from operators import registry
+from operators.base import Filter, Operator
+from pipeline.recipe import Recipe
+
+STEP_DIR = re.compile(r"^step(\d+)_(.+)$")
+
+
+class ReportError(RuntimeError):
+    """The folder does not hold what a report needs; says what is missing."""
+
+
+@dataclass
+class RunData:
+    out: Path
+    stats: dict[str, Any]
+    recipe: Recipe | None
+    steps: list[Operator | None]  # rebuilt from the recipe; None where the operator is unavailable
+    notes: list[str]
+    output_files: list[Path]
+    rejected: dict[int, list[Path]]  # step index -> files of documents removed there
+    quarantine_files: list[Path]
+    shard_inputs: dict[str, int] = field(default_factory=dict)  # shard -> documents read (segment 0)
+
+    def step_name(self, k: int) -> str:
+        return self.stats["steps"][k]["operator"]
+
+    def thresholds(self) -> dict[str, tuple[int, tuple[float | None, float | None]]]:
+        """Statistic column -> (step index, (min kept, max kept)); the first filter wins."""
+        out: dict[str, tuple[int, tuple[float | None, float | None]]] = {}
+        for k, op in enumerate(self.steps):
+            if isinstance(op, Filter):
+                for column, bounds in op.stat_thresholds().items():
+                    out.setdefault(column, (k, bounds))
+        return out
+
+
+def rebuild_steps(recipe: Recipe) -> tuple[list[Operator | None], list[str]]:
+    """Operators from the recipe (construction only stores parameters); missing ones noted."""
+    steps: list[Operator | None] = []
+    notes = []
+    for k, (name, params) in enumerate(recipe.step_specs()):
+        try:
+            steps.append(registry.build(name, params))
+        except (registry.UnknownOperator, ValidationError, ValueError, TypeError) as exc:
+            steps.append(None)
+            notes.append(f"step {k} ({name}) could not be rebuilt here, so its thresholds are not drawn: {exc}")
+    return steps, notes
+
+
+def load_run(out_dir: Path) -> RunData:
+    out = Path(out_dir)
+    stats_path = out / "stats.json"
+    if not stats_path.is_file():
+        raise ReportError(f"{out}: no stats.json, so no finished pipeline run to report on "
+                          f"(run `pipeline run RECIPE` first, or check the folder)")
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{stats_path}: not valid JSON ({exc})") from None
+    recipe: Recipe | None = None
+    notes: list[str] = []
+    recipe_path = out / "_work" / "recipe.json"
+    if recipe_path.is_file():
+        recipe = Recipe.model_validate(json.loads(recipe_path.read_text(encoding="utf-8"))["recipe"])
+        steps, notes = rebuild_steps(recipe)
+    else:
+        steps = [None] * len(stats["steps"])
+        notes.append(f"{recipe_path} is missing: recipe and thresholds not shown")
+    if len(steps) != len(stats["steps"]):
+        raise ReportError(f"{out}: the recipe has {len(steps)} steps but stats.json has {len(stats['steps'])}")
+    output_files = [out / f for shard in stats["output"]["shards"] for f in shard["files"]]
+    missing = [str(p) for p in output_files if not p.is_file()]
+    if missing:
+        raise ReportError(f"{out}: output shards listed in stats.json are missing: {', '.join(missing[:5])}")
+    rejected: dict[int, list[Path]] = {}
+    rejected_root = out / "rejected"
+    if rejected_root.is_dir():
+        for folder in sorted(rejected_root.iterdir()):
+            m = STEP_DIR.match(folder.name)
+            if m and folder.is_dir():
+                rejected[int(m.group(1))] = sorted(folder.glob("*.parquet"))
+    quarantine = sorted((out / "quarantine").glob("*.parquet")) if (out / "quarantine").is_dir() else []
+    shard_inputs = {}
+    for mark in sorted((out / "_work" / "seg0" / "_done").glob("*.json")):
+        s = json.loads(mark.read_text(encoding="utf-8"))
+        shard_inputs[s["shard"]] = int(s["documents_in"])
+    return RunData(out, stats, recipe, steps, notes, output_files, rejected, quarantine, shard_inputs)
+
+
+def parquet_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
