@@ -99,8 +99,8 @@ def quarantine_examples(files: Sequence[Path], limit: int) -> list[QuarantineExa
     for path in files:
         if len(out) >= limit:
             break
-        table = pq.read_table(path).slice(0, limit - len(out))
-        for rec in table.to_pylist():
+        first = next(pq.ParquetFile(path).iter_batches(batch_size=limit - len(out)), None)
+        for rec in first.to_pylist() if first is not None else []:
             out.append(QuarantineExample(str(rec.get("file", "")), int(rec.get("row", -1)), scrub(str(rec.get("field", "")), 80),
                                          scrub(str(rec.get("reason", "")), 200), scrub(rec.get("raw") or "", 300)))
     return out

@@ -40,6 +40,12 @@ def to_svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
+def _integer_counts(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _style_axes(ax) -> None:
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
@@ -121,6 +127,7 @@ def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | No
             ax.set_title(f"outliers drawn in the edge bins: {', '.join(clipped)}", fontsize=7.5, color="#5b6672")
     ax.set_xlabel(column + (" (log scale)" if binning is not None and binning.log else ""))
     ax.set_ylabel(ylabel)
+    _integer_counts(ax.yaxis)
     return to_svg(fig)
 
 
