@@ -368,6 +368,8 @@ def prepare_output(recipe: Recipe, fresh: bool) -> Layout:
         probe.unlink()
     except OSError as exc:
         raise InputError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
+    for stale in out.rglob(".*.tmp-*"):  # left by a killed run; never under a final name
+        stale.unlink()
     marker = layout.work / "recipe.json"
     fp = recipe.fingerprint()
     if marker.exists():

@@ -147,3 +147,16 @@ def test_python_api_runs_operators_on_tables_and_dicts():
     assert reasons.to_pylist() == ["exact_dedup:duplicate"]
     kept = WordsFilter(min_words=2)(kept)
     assert kept.column("word_count").to_pylist() == [3]
+
+
+def test_python_api_run_over_shards(tmp_path, shards):
+    from operators.filters.length import WordsFilter
+    from pipeline import run as run_pipeline
+    from tests.custom_ops import UppercaseText
+
+    result = run_pipeline([WordsFilter(min_words=10), "exact_dedup", UppercaseText()], f"{tmp_path}/in/*.parquet",
+                          str(tmp_path / "api"), workers=2)
+    rows = read_output(tmp_path / "api")
+    assert result.kept == len(rows) > 0
+    assert all(r["text"] == r["text"].upper() and r["word_count"] >= 10 for r in rows)
+    assert result.stats["steps"][2]["operator"] == "uppercase_text"

@@ -1,0 +1,76 @@
+"""Executor benchmark: documents/s and peak RSS (whole process tree) of `pipeline run` over
+../shared/data/corpus_en with the first operators, 1 vs 2 workers, and 1 vs 16 shards, side by
+side in one run. Usage: python bench/bench_executor.py [--repeat 2]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "data" / "corpus_en"
+STEPS = [{"normalize_text": {}}, {"text_length_filter": {"min_chars": 1}}, {"words_filter": {"min_words": 50}},
+         {"exact_dedup": {}}]
+
+
+def run_once(paths: list[str], workers: int, work: Path) -> dict:
+    out = work / f"out-{workers}-{len(paths)}-{time.monotonic_ns()}"
+    recipe = {"input": {"path": paths}, "output": {"path": str(out), "report": False},
+              "executor": {"type": "local", "workers": workers}, "steps": STEPS}
+    rpath = work / f"r-{time.monotonic_ns()}.yaml"
+    rpath.write_text(yaml.safe_dump(recipe))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(rpath), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.NoSuchProcess:
+            pass  # a process ended between listing and reading: the next sample counts the rest
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed: {rpath}")
+    stats = json.loads((out / "stats.json").read_text())
+    return {"docs": stats["input"]["documents"], "kept": stats["output"]["documents"], "wall": wall,
+            "docs_per_s": stats["input"]["documents"] / wall, "peak_rss_gb": peak / 1e9}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    shards = sorted(str(p) for p in CORPUS.glob("part-*.parquet"))
+    if not shards:
+        raise SystemExit(f"no corpus at {CORPUS}")
+    configs = {"1 worker, 16 shards": (shards, 1), "2 workers, 16 shards": (shards, 2), "1 worker, 1 shard": (shards[:1], 1)}
+    results: dict[str, list[dict]] = {k: [] for k in configs}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
+            for name, (paths, workers) in configs.items():
+                results[name].append(run_once(paths, workers, Path(tmp)))
+    best = {k: max(v, key=lambda r: r["docs_per_s"]) for k, v in results.items()}
+    peak = {k: min(r["peak_rss_gb"] for r in v) for k, v in results.items()}
+    print("| run | documents | kept | wall s (best) | documents/s | peak RSS GB |")
+    print("|---|---|---|---|---|---|")
+    for k, r in best.items():
+        print(f"| {k} | {r['docs']:,} | {r['kept']:,} | {r['wall']:.1f} | {r['docs_per_s']:,.0f} | {peak[k]:.2f} |")
+    speedup = best["2 workers, 16 shards"]["docs_per_s"] / best["1 worker, 16 shards"]["docs_per_s"]
+    rss = peak["1 worker, 16 shards"] / peak["1 worker, 1 shard"]
+    print(f"\n2 workers / 1 worker: {speedup:.2f}x (target >= 1.8x)")
+    print(f"peak RSS 16 shards / 1 shard (1 worker): {rss:.2f}x (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()
