@@ -52,9 +52,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def print_summary(stats: dict[str, Any]) -> None:
     table = Table(title="pipeline run", show_lines=False)
     for col in ("step", "operator", "in", "kept", "removed", "top reason", "s", "docs/s"):
-        table.add_column(col, justify="right" if col not in ("operator", "top reason") else "left")
+        left = col in ("operator", "top reason")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col == "operator",
+                         overflow="ellipsis")
     for t in stats["steps"]:
-        top = max(t["removed"].items(), key=lambda kv: kv[1])[0] if t["removed"] else ""
+        top = max(t["removed"].items(), key=lambda kv: kv[1])[0].split(":", 1)[-1] if t["removed"] else ""
         secs = t["seconds"] + t.get("stage_seconds", 0.0)
         rate = f"{t['documents_in'] / secs:,.0f}" if secs > 0 else "-"
         table.add_row(str(t["index"]), t["operator"], f"{t['documents_in']:,}", f"{t['documents_out']:,}",

@@ -140,9 +140,9 @@ def _segment_source(task: ShardTask, recipe: Recipe, quarantine: Callable[[Quara
     if task.segment.index == 0:
         yield from read_shard(task.shard, recipe.input, quarantine)
         return
-    layout = Layout(Path(task.out))
-    prev = Segment(task.segment.index - 1, 0, 0, False)
-    yield from _read_intermediate(layout.segment_dir(prev) / f"{task.shard.name}.parquet", recipe.input.batch_size)
+    path = segment_input_path(Layout(Path(task.out)), task)
+    assert path is not None
+    yield from _read_intermediate(path, recipe.input.batch_size)
 
 
 def _read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
@@ -408,7 +408,7 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
                 stage_results += _run_stages(backend, recipe_json, layout, steps, seg, shards)
             todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
             tasks = [ShardTask(recipe_json, str(layout.out), seg, s, names) for s in todo]
-            backend.map(run_shard_task, tasks, label=f"segment {seg.index}" if len(segments) > 1 else "shards")
+            backend.map(run_shard_task, tasks, label=_segment_label(seg, steps))
     finally:
         if own_backend:
             backend.close()
@@ -422,6 +422,20 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
             for f in folder.glob("*.parquet"):
                 f.unlink()
     return RunResult(layout.out, stats)
+
+
+def _segment_label(seg: Segment, steps: list[Operator]) -> str:
+    names = [steps[k].name for k in range(seg.first, seg.end)]
+    if not names:
+        return "read input"
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
+
+
+def segment_input_path(layout: Layout, task: ShardTask) -> Path | None:
+    """The materialized input of a later segment's shard (None for segment 0)."""
+    if task.segment.index == 0:
+        return None
+    return layout.segment_dir(Segment(task.segment.index - 1, 0, 0, False)) / f"{task.shard.name}.parquet"
 
 
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
@@ -92,16 +93,21 @@ class LocalBackend(runner.Backend):
 
 
 def _total_docs(items: list[Any]) -> int | None:
-    """Documents to read, known cheaply for local Parquet input of the first segment."""
+    """Documents to read, from Parquet footers (local input, or a later segment's shards)."""
     import pyarrow.parquet as pq
 
     total = 0
     for item in items:
         shard = getattr(item, "shard", None)
-        if shard is None or "://" in shard.path or shard.format != "parquet" or item.segment.index != 0:
+        if shard is None:
             return None
+        path = runner.segment_input_path(runner.Layout(Path(item.out)), item)
+        if path is None:
+            if "://" in shard.path or shard.format != "parquet":
+                return None
+            path = Path(shard.path)
         try:
-            total += pq.ParquetFile(shard.path).metadata.num_rows
-        except Exception:  # the task itself reports unreadable files with file and reason
+            total += pq.ParquetFile(path).metadata.num_rows
+        except (OSError, ValueError):  # the task itself reports unreadable files with file and reason
             return None
     return total
