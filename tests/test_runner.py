@@ -160,3 +160,19 @@ def test_python_api_run_over_shards(tmp_path, shards):
     assert result.kept == len(rows) > 0
     assert all(r["text"] == r["text"].upper() and r["word_count"] >= 10 for r in rows)
     assert result.stats["steps"][2]["operator"] == "uppercase_text"
+
+
+def test_remote_filesystem_input_through_fsspec(tmp_path):
+    """s3:// goes through the same fsspec path; the in-process memory:// filesystem stands in."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/bucket/data/a.parquet", "wb") as fh:
+        pq.write_table(pa.table({"text": ["alpha beta", "gamma"]}), fh)
+    with fs.open("/bucket/data/b.jsonl", "wb") as fh:
+        fh.write(b'{"text": "delta"}\n')
+    out = tmp_path / "out"
+    data = recipe_dict("memory://bucket/data/*", str(out), steps=[{"normalize_text": {}}])
+    run_recipe(validate_recipe(data))
+    assert [r["text"] for r in read_output(out)] == ["alpha beta", "gamma", "delta"]
+    assert stats(out)["input"]["files"] == 2
