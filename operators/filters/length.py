@@ -44,7 +44,7 @@ class TextLengthFilter(_RangeFilter):
     max_chars: int | None = Field(None, ge=0, description="maximum characters (inclusive); null = none")
 
     @model_validator(mode="after")
-    def _order(self) -> "TextLengthFilter":
+    def _order(self) -> TextLengthFilter:
         if self.min_chars is not None and self.max_chars is not None and self.min_chars > self.max_chars:
             raise ValueError("min_chars must be <= max_chars")
         return self
@@ -67,7 +67,7 @@ class WordsFilter(_RangeFilter):
     max_words: int | None = Field(None, ge=0, description="maximum words (inclusive); null = none")
 
     @model_validator(mode="after")
-    def _order(self) -> "WordsFilter":
+    def _order(self) -> WordsFilter:
         if self.min_words is not None and self.max_words is not None and self.min_words > self.max_words:
             raise ValueError("min_words must be <= max_words")
         return self

@@ -5,9 +5,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import threading
-from pathlib import Path
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 from pipeline import runner
