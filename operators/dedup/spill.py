@@ -1,0 +1,134 @@
+"""Partitioned Parquet files that stages use to hand data to each other (and to spill it).
+
+Layout: `<folder>/p<dest>/from<sender>.parquet`. A task writes one file per destination it has
+rows for; the task of partition `dest` in the next stage reads every file of `p<dest>` in name
+order, which is the sender order, so what it sees does not depend on timing or worker count.
+Files are written under temporary names and renamed, so a rerun of a failed task simply
+overwrites its own files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.base import SHARD_BITS
+
+# Intermediate files are read once, soon after: favour speed over size.
+COMPRESSION = "lz4"
+FLUSH_ROWS = 1 << 18
+
+
+def part_dir(folder: Path, dest: int) -> Path:
+    return folder / f"p{dest:05d}"
+
+
+def part_file(folder: Path, dest: int, sender: int) -> Path:
+    return part_dir(folder, dest) / f"from{sender:06d}.parquet"
+
+
+def shard_partition(keys: np.ndarray, num_shards: int, partitions: int) -> np.ndarray:
+    """The partition owning each `_doc_key`: contiguous runs of shards, so one partition holds
+    everything about the documents of its shards."""
+    shards = (np.asarray(keys, dtype=np.int64) >> SHARD_BITS).astype(np.int64)
+    return (shards * partitions) // max(num_shards, 1)
+
+
+def shards_of_partition(p: int, num_shards: int, partitions: int) -> range:
+    """The shard indices whose documents `shard_partition` sends to partition p."""
+    lo = -(-p * num_shards // partitions)
+    hi = -(-(p + 1) * num_shards // partitions)
+    return range(lo, hi)
+
+
+def hash_partition(hashes: np.ndarray, partitions: int) -> np.ndarray:
+    """Partition of a uniformly distributed 64-bit hash by range: p = floor(h * P / 2**64)."""
+    top = (np.asarray(hashes, dtype=np.uint64) >> np.uint64(32)).astype(np.uint64)
+    return ((top * np.uint64(partitions)) >> np.uint64(32)).astype(np.int64)
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression=COMPRESSION)
+    os.replace(tmp, path)
+
+
+def write_partitioned(folder: Path, sender: int, dest: np.ndarray, columns: dict[str, np.ndarray],
+                      partitions: int) -> None:
+    """Write the rows of `columns` to the file of their destination partition (one call per task)."""
+    order = np.argsort(dest, kind="stable")
+    sorted_dest = dest[order]
+    bounds = np.searchsorted(sorted_dest, np.arange(partitions + 1))
+    for p in range(partitions):
+        lo, hi = bounds[p], bounds[p + 1]
+        if lo == hi:
+            continue
+        sel = order[lo:hi]
+        _atomic_write(pa.table({k: v[sel] for k, v in columns.items()}), part_file(folder, p, sender))
+
+
+class PartitionedWriter:
+    """Streams rows to per-destination Parquet files with bounded memory (a shard-stage task
+    that produces more than fits in memory); files appear only on `commit()`."""
+
+    def __init__(self, folder: Path, sender: int, partitions: int, schema: pa.Schema):
+        self.folder = folder
+        self.sender = sender
+        self.partitions = partitions
+        self.schema = schema
+        self._buffers: list[list[pa.Table]] = [[] for _ in range(partitions)]
+        self._buffered = np.zeros(partitions, dtype=np.int64)
+        self._writers: dict[int, pq.ParquetWriter] = {}
+
+    def _tmp(self, p: int) -> Path:
+        path = part_file(self.folder, p, self.sender)
+        return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+    def write(self, dest: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        order = np.argsort(dest, kind="stable")
+        bounds = np.searchsorted(dest[order], np.arange(self.partitions + 1))
+        for p in np.flatnonzero(np.diff(bounds)):
+            sel = order[bounds[p]:bounds[p + 1]]
+            self._buffers[p].append(pa.table({k: v[sel] for k, v in columns.items()}, schema=self.schema))
+            self._buffered[p] += len(sel)
+            if self._buffered[p] >= FLUSH_ROWS:
+                self._flush(int(p))
+
+    def _flush(self, p: int) -> None:
+        if not self._buffers[p]:
+            return
+        writer = self._writers.get(p)
+        if writer is None:
+            tmp = self._tmp(p)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            writer = self._writers[p] = pq.ParquetWriter(tmp, self.schema, compression=COMPRESSION)
+        writer.write_table(pa.concat_tables(self._buffers[p]))
+        self._buffers[p] = []
+        self._buffered[p] = 0
+
+    def commit(self) -> None:
+        for p in range(self.partitions):
+            self._flush(p)
+        for p, writer in sorted(self._writers.items()):
+            writer.close()
+            os.replace(self._tmp(p), part_file(self.folder, p, self.sender))
+        self._writers.clear()
+
+    def abort(self) -> None:
+        for p, writer in self._writers.items():
+            writer.close()
+            self._tmp(p).unlink(missing_ok=True)
+        self._writers.clear()
+
+
+def read_partition(folder: Path, dest: int, schema: pa.Schema) -> pa.Table:
+    """Every sender's rows for partition `dest`, in sender order (empty table if none)."""
+    files = sorted(part_dir(folder, dest).glob("from*.parquet"))
+    if not files:
+        return schema.empty_table()
+    return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
