@@ -23,11 +23,10 @@ BAR = "#3b7dd8"
 _counter = itertools.count()
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    return fig
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
 def to_svg(fig) -> str:
@@ -71,12 +70,17 @@ class Binning:
 
 
 def choose_bins(values: np.ndarray, marks: Sequence[float], max_bins: int = 50) -> Binning | None:
-    """Bins covering the bulk of the data (0.1%..99.9% quantiles) and every threshold mark;
-    log-spaced for positive heavy-tailed data, unit-wide for small integer ranges."""
+    """Bins covering the data and every threshold mark; a tail is cut at the 0.1% / 99.9%
+    quantile only when it reaches far beyond the bulk (outliers then go in the edge bins).
+    Log-spaced for positive heavy-tailed data, unit-wide for small integer ranges."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    lo, hi = np.quantile(finite, [0.001, 0.999])
+    vmin, vmax = float(finite.min()), float(finite.max())
+    q_lo, q_hi = (float(q) for q in np.quantile(finite, [0.001, 0.999]))
+    spread = max(q_hi - q_lo, 1e-12)
+    lo = q_lo if q_lo - vmin > spread else vmin
+    hi = q_hi if vmax - q_hi > spread else vmax
     marks = [m for m in marks if m is not None and math.isfinite(m)]
     lo, hi = min([lo, *marks]), max([hi, *marks])
     integer = bool(np.all(finite == np.round(finite)))
@@ -96,8 +100,12 @@ def choose_bins(values: np.ndarray, marks: Sequence[float], max_bins: int = 50) 
 
 def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | None, float | None] = (None, None),
               ylabel: str = "documents", width: float = 5.6, height: float = 2.9) -> str:
-    """Stacked histogram of one statistic with the kept range's bounds drawn as lines."""
-    fig = _figure(width, height)
+    """Stacked histogram of one statistic with the kept range's bounds drawn as lines.
+
+    Counts come from numpy and each group is one filled step outline (`stairs`), so a plot costs
+    the same whatever the number of documents or bins; the layout is fixed (no layout solver)."""
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.19, top=0.86)
     ax = fig.add_subplot()
     _style_axes(ax)
     allv = np.concatenate([g.values for g in groups]) if groups else np.zeros(0)
@@ -106,26 +114,30 @@ def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | No
     if binning is None:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
     else:
-        data = [np.clip(g.values[np.isfinite(g.values)], binning.edges[0], binning.edges[-1]) for g in groups]
-        ax.hist(data, bins=binning.edges, stacked=True, color=[g.color for g in groups],
-                label=[f"{g.label} ({g.values.size:,})" for g in groups], linewidth=0)
+        base = np.zeros(binning.edges.size - 1)
+        for g in groups:
+            finite = g.values[np.isfinite(g.values)]
+            counts, _ = np.histogram(np.clip(finite, binning.edges[0], binning.edges[-1]), bins=binning.edges)
+            if counts.any():
+                ax.stairs(base + counts, binning.edges, baseline=base.copy(), fill=True, color=g.color,
+                          label=f"{g.label} ({g.values.size:,})")
+            base = base + counts
+        ax.set_xlim(binning.edges[0], binning.edges[-1])
+        ax.set_ylim(0, max(base.max() * 1.12, 1))
         if binning.log:
             ax.set_xscale("log")
         for value, name in ((lo_t, "min kept"), (hi_t, "max kept")):
             if value is not None:
                 ax.axvline(value, color=THRESHOLD, linestyle="--", linewidth=1.4)
                 ax.annotate(f"{name} {value:g}", xy=(value, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -10), textcoords="offset points", color=THRESHOLD, fontsize=8)
+                            xytext=(3, 2), textcoords="offset points", color=THRESHOLD, fontsize=8)
         if any(g.values.size for g in groups):
-            ax.legend(fontsize=7.5, frameon=False, loc="upper right")
-        clipped = []
-        if binning.below:
-            clipped.append(f"{binning.below:,} below")
-        if binning.above:
-            clipped.append(f"{binning.above:,} above")
-        if clipped:
-            ax.set_title(f"outliers drawn in the edge bins: {', '.join(clipped)}", fontsize=7.5, color="#5b6672")
-    ax.set_xlabel(column + (" (log scale)" if binning is not None and binning.log else ""))
+            fig.legend(fontsize=7.5, frameon=False, loc="upper center", ncols=len(groups), bbox_to_anchor=(0.55, 1.0))
+    xlabel = column + (" (log scale)" if binning is not None and binning.log else "")
+    if binning is not None and (binning.below or binning.above):
+        clipped = [f"{n:,} {side}" for n, side in ((binning.below, "below"), (binning.above, "above")) if n]
+        xlabel += f"  [outliers in the edge bins: {', '.join(clipped)}]"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _integer_counts(ax.yaxis)
     return to_svg(fig)
