@@ -19,13 +19,12 @@ run the rounds anywhere.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from operators.dedup.spill import read_partition, shard_partition, write_partitioned
+from operators.dedup.spill import read_partition, shard_partition, write_json, write_partitioned
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 
@@ -117,14 +116,14 @@ class PartitionedComponents:
         """Round r on partition p: large-star on even rounds, small-star on odd ones."""
         flag = self._flag(r, p)
         if r > 0 and self.converged_round(r) is not None:
-            _write_json(flag, {"star": True, "skipped": True, "edges": 0})
+            write_json(flag, {"star": True, "skipped": True, "edges": 0})
             return {}
         u, v = self.read(self.inbox(r), p)
         star = _is_star_forest(u, v)
         if len(u):
             nodes, low = min_labels(u, v)  # contract every local component to a star on its minimum
             self.send(self.inbox(r + 1), p, nodes, low)
-        _write_json(flag, {"star": bool(star), "edges": int(len(u))})
+        write_json(flag, {"star": bool(star), "edges": int(len(u))})
         return {"edges": int(len(u))}
 
     def finish(self) -> dict[str, int]:
@@ -132,7 +131,7 @@ class PartitionedComponents:
         in one task only if the rounds did not converge."""
         r = self.converged_round(self.rounds)
         if r is not None:
-            _write_json(self.root / "final.json", {"inbox": self.inbox(r).name, "rounds": r})
+            write_json(self.root / "final.json", {"inbox": self.inbox(r).name, "rounds": r})
             return {"cc_rounds": r}
         last = self.inbox(self.rounds)
         us, vs = [], []
@@ -142,7 +141,7 @@ class PartitionedComponents:
             vs.append(v)
         nodes, labels = min_labels(np.concatenate(us), np.concatenate(vs))
         self.send(self.fallback_inbox, 0, nodes, labels)
-        _write_json(self.root / "final.json", {"inbox": self.fallback_inbox.name, "rounds": self.rounds})
+        write_json(self.root / "final.json", {"inbox": self.fallback_inbox.name, "rounds": self.rounds})
         return {"cc_rounds": self.rounds, "cc_fallback_edges": int(sum(len(u) for u in us) // 2)}
 
     def final_inbox(self) -> Path:
@@ -175,10 +174,3 @@ def _is_star_forest(u: np.ndarray, v: np.ndarray) -> bool:
     centre = smallest > u[starts]
     leaf = (degree == 1) & (smallest < u[starts])
     return bool(np.all(centre | leaf))
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)

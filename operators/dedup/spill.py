@@ -9,6 +9,7 @@ overwrites its own files.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -132,3 +133,11 @@ def read_partition(folder: Path, dest: int, schema: pa.Schema) -> pa.Table:
     if not files:
         return schema.empty_table()
     return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON under a temporary name, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    os.replace(tmp, path)
