@@ -1,0 +1,118 @@
+"""Repetition inside each document, for a whole batch at once (no loop over documents).
+
+Pieces (lines, paragraphs, words, characters) get integer ids that are equal exactly when two
+pieces are the same string in the same document. Word n-grams are then identified level by
+level: the n-gram at position i is the pair (the (n-1)-gram at i, the word at i+n-1), so ids stay
+exact (no hashing, no collisions). Only n-grams that occur more than once matter, and an n-gram
+can repeat only if both (n-1)-grams inside it repeat, so each level only looks at the positions
+that repeated at the level below; in natural text that set shrinks quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators.text.splitting import Pieces, segment_sum
+
+
+def ids_within_docs(values: pa.Array | np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dense id per piece, index of each id's first occurrence). Two pieces share an id iff
+    they are equal and in the same document."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        codes = np.asarray(pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    else:
+        codes = np.asarray(values, dtype=np.int64)
+    if len(codes) == 0:
+        return codes, codes
+    key = parents * (int(codes.max()) + 1) + codes
+    _, first, ids = np.unique(key, return_index=True, return_inverse=True)
+    return ids.reshape(-1), first
+
+
+def repeated_pieces(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: (pieces equal to an earlier piece of the document, their characters).
+    The first occurrence of a string is not a repeat; every later one is."""
+    if len(pieces) == 0:
+        zero = np.zeros(pieces.num_docs, dtype=np.int64)
+        return zero, zero
+    _ids, first = ids_within_docs(pieces.values, pieces.parents())
+    repeat = np.ones(len(pieces), dtype=bool)
+    repeat[first] = False
+    return pieces.sum(repeat), pieces.sum(pieces.lengths() * repeat)
+
+
+@dataclass
+class RepeatedNgrams:
+    """The occurrences of the n-grams that occur more than once in their document, for one n."""
+
+    n: int
+    starts: np.ndarray  # global position of each such occurrence's first unit
+    group: np.ndarray  # id of the n-gram (same id = same n-gram, same document)
+    group_count: np.ndarray  # occurrences per group id
+
+
+class NgramIndex:
+    """Repeated n-grams over a sequence of units (words, or characters) per document."""
+
+    def __init__(self, units: pa.Array | np.ndarray, offsets: np.ndarray):
+        self.offsets = offsets
+        self.num_docs = len(offsets) - 1
+        counts = np.diff(offsets)
+        self.size = int(offsets[-1])
+        self.parents = np.repeat(np.arange(self.num_docs, dtype=np.int64), counts)
+        self.unit_ids, _ = ids_within_docs(units, self.parents)
+        self.num_unit_ids = int(self.unit_ids.max()) + 1 if self.size else 0
+
+    def ngrams_per_doc(self, n: int) -> np.ndarray:
+        """How many n-grams (positions) each document has."""
+        return np.maximum(np.diff(self.offsets) - n + 1, 0)
+
+    def repeated(self, max_n: int) -> Iterator[RepeatedNgrams]:
+        """Repeated n-grams for n = 1..max_n, in order."""
+        if self.size == 0:
+            return
+        ids = self.unit_ids
+        counts = np.bincount(ids)
+        rep = counts[ids] > 1
+        starts = np.flatnonzero(rep)
+        group = ids[starts]
+        yield RepeatedNgrams(1, starts, group, counts)
+        level = np.full(self.size + 1, -1, dtype=np.int64)  # id of the n-gram at each position (-1: not repeated)
+        for n in range(2, max_n + 1):
+            level[:] = -1
+            level[starts] = group
+            nxt = starts + 1
+            ok = (level[nxt] >= 0) & (self.parents[np.minimum(nxt, self.size - 1)] == self.parents[starts])
+            cand = starts[ok]
+            if len(cand) == 0:
+                starts = cand
+                group = cand
+                yield RepeatedNgrams(n, cand, cand, np.zeros(0, dtype=np.int64))
+                continue
+            key = level[cand] * self.num_unit_ids + self.unit_ids[cand + n - 1]
+            _, inverse, group_count = np.unique(key, return_inverse=True, return_counts=True)
+            inverse = inverse.reshape(-1)
+            rep = group_count[inverse] > 1
+            starts = cand[rep]
+            group = inverse[rep]
+            yield RepeatedNgrams(n, starts, group, group_count)
+
+    def covered(self, starts: np.ndarray, n: int) -> np.ndarray:
+        """Boolean per unit: inside at least one of the n-grams starting at `starts`."""
+        delta = np.bincount(starts, minlength=self.size + 1)[: self.size + 1]
+        delta = delta - np.bincount(starts + n, minlength=self.size + 1)[: self.size + 1]
+        return np.cumsum(delta)[: self.size] > 0
+
+    def per_doc_sum(self, per_unit: np.ndarray) -> np.ndarray:
+        return segment_sum(per_unit, self.offsets)
+
+    def per_doc_max(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.num_docs, dtype=np.int64)
+        if len(positions):
+            np.maximum.at(out, self.parents[positions], values)
+        return out

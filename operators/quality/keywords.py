@@ -1,0 +1,209 @@
+"""Keyword-list ratios: flagged (obscene / offensive) words and stop words, per language."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, PrivateAttr
+
+from operators.quality import wordlists
+from operators.quality._common import Op, RuleFilter, add_columns, ratio
+from operators.registry import register
+from operators.text.splitting import Pieces, segment_sum, split_words, text_array
+
+# Scripts written without spaces between words: entries in them are matched as substrings.
+_UNSPACED_SCRIPT = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+    "\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f]"
+)
+_SUBSTRING_CHUNK = 500  # entries per RE2 alternation
+
+
+@dataclass
+class KeywordList:
+    """A list prepared for matching: single words, multi-word phrases (both matched against the
+    shared splitter's lower-cased words, so on word boundaries) and substrings (entries in
+    scripts without spaces: Han, kana, Thai, Lao, Khmer, Myanmar)."""
+
+    words: set[str] = field(default_factory=set)
+    phrases: dict[int, set[str]] = field(default_factory=dict)
+    substrings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_entries(cls, entries: list[str]) -> KeywordList:
+        out = cls()
+        plain = []
+        for entry in entries:
+            entry = entry.strip().lower()
+            if not entry:
+                continue
+            if _UNSPACED_SCRIPT.search(entry):
+                out.substrings.append(entry)
+            else:
+                plain.append(entry)
+        # entries go through the same word splitter as the documents, so they match alike
+        for tokens in split_words(pa.array(plain, pa.string())).to_pylist():
+            if len(tokens) == 1:
+                out.words.add(tokens[0])
+            elif tokens:
+                out.phrases.setdefault(len(tokens), set()).add(" ".join(tokens))
+        out.substrings = sorted(set(out.substrings))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.words) + sum(len(p) for p in self.phrases.values()) + len(self.substrings)
+
+    def count(self, texts: pa.Array, words: Pieces, lower_words: pa.Array) -> np.ndarray:
+        """Matches per document: words + phrases (on word boundaries) + substrings."""
+        total = np.zeros(len(texts), dtype=np.int64)
+        if self.words and len(words):
+            hit = pc.is_in(lower_words, value_set=pa.array(sorted(self.words), pa.string()))
+            total += words.sum(_np_bool(hit))
+        for n, phrases in self.phrases.items():
+            total += _count_phrases(words, lower_words, n, phrases)
+        if self.substrings:
+            lower_text = pc.utf8_lower(texts)
+            for i in range(0, len(self.substrings), _SUBSTRING_CHUNK):
+                pattern = "|".join(re.escape(s) for s in self.substrings[i:i + _SUBSTRING_CHUNK])
+                total += np.asarray(pc.count_substring_regex(lower_text, pattern).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return total
+
+
+def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: set[str]) -> np.ndarray:
+    """Occurrences of n-word phrases: every n consecutive words of a document, joined by spaces."""
+    size = len(words)
+    if size < n:
+        return np.zeros(words.num_docs, dtype=np.int64)
+    starts = np.arange(size - n + 1)
+    same_doc = words.parents()[starts] == words.parents()[starts + n - 1]
+    joined = lower_words.slice(0, size - n + 1)
+    for k in range(1, n):
+        joined = pc.binary_join_element_wise(joined, lower_words.slice(k, size - n + 1), " ")
+    hit = _np_bool(pc.is_in(joined, value_set=pa.array(sorted(phrases), pa.string()))) & same_doc
+    per_start = np.zeros(size, dtype=np.int64)
+    per_start[: size - n + 1] = hit
+    return segment_sum(per_start, words.offsets)
+
+
+def _np_bool(arr: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class _KeywordRatioFilter(RuleFilter):
+    """Ratio of list matches to words, with a list per document language."""
+
+    kind_of_list: ClassVar[str] = ""
+
+    path: str | None = Field(None, description="a list file (one entry per line, UTF-8) used for every document; null: the shipped list of each document's language")
+    default_language: str = Field("en", description="language of documents without a `lang` value")
+    lang_column: str = Field("lang", description="column with each document's language (from language_filter)")
+
+    _lists: dict[str, KeywordList | None] = PrivateAttr(default_factory=dict)
+
+    def setup(self) -> None:
+        if self.path is not None:
+            file = Path(self.path).expanduser()
+            if not file.is_file():
+                raise FileNotFoundError(f"{self.name}: word list not found: {file}")
+            entries = file.read_text(encoding="utf-8").splitlines()
+            self._lists = {"*": KeywordList.from_entries(entries)}
+
+    def _list_for(self, lang: str) -> KeywordList | None:
+        key = "*" if self.path is not None else lang
+        if key not in self._lists:
+            entries = wordlists.read(self.kind_of_list, lang)
+            self._lists[key] = KeywordList.from_entries(entries) if entries is not None else None
+        return self._lists[key]
+
+    def _ratios(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(matches, words, has_list) per document."""
+        self.ensure_setup()
+        texts = text_array(table)
+        n = len(texts)
+        if self.lang_column in table.column_names and self.path is None:
+            langs = pc.fill_null(table.column(self.lang_column), self.default_language).to_numpy(zero_copy_only=False)
+        else:
+            langs = np.full(n, self.default_language, dtype=object)
+        matches = np.zeros(n, dtype=np.int64)
+        n_words = np.zeros(n, dtype=np.int64)
+        has_list = np.zeros(n, dtype=bool)
+        for lang in sorted(set(langs.tolist())):
+            rows = np.flatnonzero(langs == lang)
+            sub = texts if len(rows) == n else texts.take(pa.array(rows))
+            words = split_words(sub)
+            n_words[rows] = words.counts()
+            keywords = self._list_for(lang)
+            if keywords is None:
+                self.add_metric(f"{self.family}:no_list_{lang}", len(rows))
+                continue
+            has_list[rows] = True
+            matches[rows] = keywords.count(sub, words, pc.utf8_lower(words.values))
+        return matches, n_words, has_list
+
+
+@register
+class FlaggedWordsFilter(_KeywordRatioFilter):
+    """Remove documents with too many flagged (obscene / offensive) words per word.
+
+    Ratio = matches / words (shared splitter). Words and phrases of the list match whole
+    lower-cased words (word boundaries); entries in scripts without spaces (Chinese, Japanese,
+    Thai...) match as substrings of the lower-cased text. The list is chosen per document from
+    its `lang` column (see language_filter), else `default_language`; documents of a language
+    without a list keep a null ratio and are never removed (metric
+    `flagged_words:no_list_<lang>`). Shipped lists: 14 languages from safetext 0.3.3 (MIT, an
+    extension of the LDNOOBW lists C4 used; see wordlists/SOURCES.md), or your own file (`path`).
+
+    Default `max_ratio` 0.045: Data-Juicer's flagged_words_filter (from BigScience ROOTS).
+    C4's rule (remove a page with any listed word) is `max_ratio: 0`.
+    """
+
+    name = "flagged_words_filter"
+    family: ClassVar[str] = "flagged_words"
+    kind_of_list: ClassVar[str] = "flagged"
+
+    max_ratio: float | None = Field(0.045, ge=0, description="remove if flagged words per word are above this (Data-Juicer/ROOTS: 0.045; C4: 0)")
+
+    def rules(self) -> list[tuple[str, Op, float | None, str]]:
+        return [("flagged_words_ratio", ">", self.max_ratio, "ratio")]
+
+    def compute_stats(self, table: pa.Table) -> pa.Table:
+        matches, n_words, has_list = self._ratios(table)
+        value = ratio(matches, n_words)
+        return add_columns(table, {
+            "flagged_words_count": (pa.array(matches, pa.int64(), mask=~has_list), pa.int64()),
+            "flagged_words_ratio": (pa.array(value, pa.float64(), mask=~has_list), pa.float64()),
+        })
+
+
+@register
+class StopwordsFilter(_KeywordRatioFilter):
+    """Remove documents with too few stop words per word (text that is not running prose).
+
+    Ratio = stop-word occurrences / words, matched like flagged_words_filter (whole lower-cased
+    words; substrings for Chinese / Japanese entries). Lists per document language from spaCy
+    3.8 (MIT; 31 languages, see wordlists/SOURCES.md) or your own file (`path`); languages
+    without a list keep a null ratio and are never removed.
+
+    Default `min_ratio` 0.3: Data-Juicer's stopwords_filter (from BigScience ROOTS).
+    """
+
+    name = "stopwords_filter"
+    family: ClassVar[str] = "stopwords"
+    kind_of_list: ClassVar[str] = "stopwords"
+
+    min_ratio: float | None = Field(0.3, ge=0, description="remove if stop words per word are below this (Data-Juicer/ROOTS: 0.3)")
+
+    def rules(self) -> list[tuple[str, Op, float | None, str]]:
+        return [("stopwords_ratio", "<", self.min_ratio, "ratio")]
+
+    def compute_stats(self, table: pa.Table) -> pa.Table:
+        matches, n_words, has_list = self._ratios(table)
+        return add_columns(table, {
+            "stopwords_ratio": (pa.array(ratio(matches, n_words), pa.float64(), mask=~has_list), pa.float64()),
+        })
