@@ -169,3 +169,15 @@ def open_in_chromium(html_path: str | Path, screenshot: str | Path, width: int =
         elif e["method"] == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
             result.console_errors.append(p["entry"]["text"])
     return result
+
+
+def test_the_checker_sees_console_errors_and_requests(tmp_path):
+    """The browser checks above can fail: a page that logs an error and loads an image is caught."""
+    page = tmp_path / "bad.html"
+    page.write_text("<!DOCTYPE html><html><head><title>bad</title></head><body><p>x</p>"
+                    "<script>console.error('planted console error')</script>"
+                    "<img src='http://127.0.0.1:9/nothing.png'></body></html>", encoding="utf-8")
+    result = open_in_chromium(page, tmp_path / "bad.png", width=400)
+    assert any("planted console error" in e for e in result.console_errors)
+    assert result.external_requests == ["http://127.0.0.1:9/nothing.png"]
+    assert result.title == "bad" and result.screenshot.stat().st_size > 0

@@ -21,6 +21,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     for t in terminal_tables(analysis):
         out.print(t)
+    for s in analysis.steps:
+        if not s.evaluated:
+            out.print(f"step {s.index} ({s.name}) not evaluated: {s.note}", highlight=False, soft_wrap=True)
     if not args.no_html:
         path = write_analysis(analysis, Path(args.out) if args.out else write_path_default(args.recipe))
         out.print(f"analysis: {path}")
