@@ -92,13 +92,41 @@ def normalize_text(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, str
 
 
 def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Whitespace-split words of every string: (flat string array of words, doc offsets into it)."""
+    """Whitespace-split words of every string: (flat string array of words, doc offsets into it).
+    Null and blank strings have no words."""
+    words, offsets, nonempty = _split(text)
+    if nonempty is None:
+        return words, offsets
+    return words.filter(pa.array(nonempty)), _reoffset(offsets, nonempty)
+
+
+def _split(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray | None]:
+    """Split on whitespace; pyarrow yields empty strings around leading/trailing whitespace
+    (and for a blank string), so also return which words are real (None: all of them)."""
     lists = pc.utf8_split_whitespace(text)
     if isinstance(lists, pa.ChunkedArray):
         lists = lists.combine_chunks()
     offsets = np.asarray(lists.offsets, dtype=np.int64)
     words = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])) if len(lists) else lists.values.slice(0, 0)
-    return words, offsets - offsets[0]
+    offsets = offsets - offsets[0]
+    lengths = np.diff(_string_buffers(words)[1])
+    nonempty = lengths > 0
+    return words, offsets, (None if nonempty.all() else nonempty)
+
+
+def _reoffset(offsets: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return kept_before[offsets]
+
+
+def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the whitespace-split words of every string: (hashes, doc offsets)."""
+    words, offsets, nonempty = _split(text)
+    hashes = hash_strings(words)
+    if nonempty is None:
+        return hashes, offsets
+    return hashes[nonempty], _reoffset(offsets, nonempty)
 
 
 def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +205,8 @@ def window_hashes(word_hashes: np.ndarray, doc_offsets: np.ndarray, n: int) -> t
 def word_windows(text: pa.Array | pa.ChunkedArray, n: int, lowercase: bool = True, strip_punctuation: bool = True,
                  unicode_form: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalize, split, hash words, then hash word n-grams: (window hashes, offsets per doc)."""
-    words, offsets = split_words(normalize_text(text, lowercase, strip_punctuation, unicode_form))
-    return window_hashes(hash_strings(words), offsets, n)
+    hashes, offsets = word_hashes(normalize_text(text, lowercase, strip_punctuation, unicode_form))
+    return window_hashes(hashes, offsets, n)
 
 
 # ---- pure-Python restatements (for tests and for datasketch's `hashfunc`) ------------------
