@@ -1,0 +1,214 @@
+"""Ray executor: the runner's shard and stage tasks run as Ray tasks, on a local Ray instance or
+on a cluster.
+
+Why plain tasks (and not Ray Data): the runner's unit of work is a shard task that writes its
+output atomically and then a completion mark. Keeping that unit gives resume, retries and the
+exact row order of the local executor for free; Ray only decides where each task runs.
+
+- `address: null` starts a local Ray instance with `workers` CPUs (inside a Ray job, where
+  `RAY_ADDRESS` is set, it joins that job's cluster instead); `auto` joins the cluster this
+  machine belongs to; `ray://host:10001` connects as a Ray client; `host:port` joins that GCS.
+  If this process already called `ray.init`, that connection is used as it is.
+- The output folder (and the input) must be on a filesystem every node sees under the same path
+  (NFS, a shared volume, or object storage for the input): tasks on every node write there.
+- Operators are built once per worker process: Ray reuses a job's worker processes across
+  tasks, and `runner.worker_steps` caches the built and set-up operators per recipe.
+- Each task reserves the CPUs and memory its operators declare (`Operator.resources`,
+  `Stage.resources`); a declaration larger than the largest node is cut to that node, with a
+  warning, so that the run still starts.
+- A worker process that dies mid-task (killed, out of memory, node lost) has its task retried
+  up to `max_retries` times; an operator's own exception is not retried: it is a bug or bad
+  input and stops the run, as on the local executor.
+- Progress: workers report documents read per batch to a small actor that the driver polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipeline import runner
+from pipeline.executors.local import _total_docs
+from pipeline.progress import ShardProgress
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 3  # a worker dying 4 times on one task is not a transient fault
+POLL_SECONDS = 0.5  # how often the driver refreshes progress and checks for failures
+
+
+def _run_task(fn: Callable[[Any], dict[str, Any]], item: Any, board: Any) -> dict[str, Any]:
+    """Body of every Ray task: route per-batch progress to the board actor, then run `fn`."""
+    if board is not None:
+        runner.set_progress_hook(lambda shard, docs: board.report.remote(shard, docs))
+    try:
+        return fn(item)
+    finally:
+        runner.set_progress_hook(None)
+
+
+class _ProgressBoard:
+    """Latest documents-read count per shard, written by workers and drained by the driver."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, int] = {}
+
+    def report(self, shard: str, docs: int) -> None:
+        self._latest[shard] = max(docs, self._latest.get(shard, 0))
+
+    def drain(self) -> dict[str, int]:
+        latest, self._latest = self._latest, {}
+        return latest
+
+
+class RayBackend(runner.Backend):
+    """Runs `runner.run_shard_task` / `runner.run_stage_task` items as Ray tasks."""
+
+    def __init__(self, address: str | None = None, workers: int = 1, progress: bool = True,
+                 max_retries: int = MAX_RETRIES):
+        self.address = address
+        self.workers = workers
+        self.show_progress = progress
+        self.max_retries = max_retries
+        self.startup_seconds = 0.0  # time spent starting or joining Ray (reported by bench/)
+        self._owns_ray = False
+        self._task: Any = None
+        self._board: Any = None
+        self._node_limits: tuple[float, float] | None = None
+        self._warned: set[str] = set()
+
+    # ---- connection ------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Start or join Ray (once); `map` calls this, callers may call it early to time it."""
+        import ray
+
+        if self._task is not None:
+            return
+        started = time.perf_counter()
+        if not ray.is_initialized():
+            quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
+            if self.address is None and not os.environ.get("RAY_ADDRESS"):
+                # "local": a new instance even if `ray start` left a cluster on this machine
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
+            else:
+                ray.init(address=self.address or "auto", **quiet)
+            self._owns_ray = True
+        self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_run_task)
+        self.startup_seconds += time.perf_counter() - started
+
+    def close(self) -> None:
+        import ray
+
+        if self._board is not None:
+            ray.kill(self._board)
+            self._board = None
+        self._task = None
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
+
+    # ---- resources -------------------------------------------------------------------------
+    def _limits(self) -> tuple[float, float]:
+        """CPUs and memory (bytes) of the largest node, to cut oversized declarations."""
+        import ray
+
+        if self._node_limits is None:
+            nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+            self._node_limits = (max((n.get("CPU", 0.0) for n in nodes), default=1.0),
+                                 max((n.get("memory", 0.0) for n in nodes), default=0.0))
+        return self._node_limits
+
+    def _options(self, fn: Callable[[Any], dict[str, Any]], item: Any) -> dict[str, Any]:
+        steps = runner.worker_steps(item.recipe_json)  # construction only: parameters, no setup
+        if fn is runner.run_shard_task:
+            declared = [(steps[k].name, steps[k].resources) for k in range(item.segment.first, item.segment.end)]
+        else:
+            op = steps[item.step]
+            stage = op.stages()[item.stage_index]  # type: ignore[attr-defined]
+            declared = [(f"{op.name}:{stage.name}", stage.resources)]
+        if not declared:  # a segment that only materializes its input
+            return {"num_cpus": 1}
+        who_cpu, cpus = max(((n, r.cpus) for n, r in declared), key=lambda x: x[1])
+        who_mem, mem = max(((n, r.memory_gb * 1e9) for n, r in declared), key=lambda x: x[1])
+        max_cpus, max_mem = self._limits()
+        if cpus > max_cpus:
+            self._warn(who_cpu, f"{who_cpu} declares {cpus:g} CPUs; the largest node has {max_cpus:g}: using {max_cpus:g}")
+            cpus = max_cpus
+        if max_mem and mem > max_mem:
+            self._warn(who_mem, f"{who_mem} declares {mem / 1e9:.1f} GB; the largest node has "
+                                f"{max_mem / 1e9:.1f} GB: using that")
+            mem = max_mem
+        options: dict[str, Any] = {"num_cpus": cpus}
+        if mem > 0:
+            options["memory"] = int(mem)
+        return options
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
+
+    # ---- running ---------------------------------------------------------------------------
+    def _progress_board(self) -> Any:
+        import ray
+
+        if self._board is None:
+            self._board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+        return self._board
+
+    def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
+        if not items:
+            return []
+        import ray
+
+        self.connect()
+        show = self.show_progress and fn is runner.run_shard_task
+        bar = ShardProgress(label, _total_docs(items) if show else None, enabled=show)
+        board = self._progress_board() if show else None
+        refs = [self._task.options(**self._options(fn, item)).remote(fn, item, board) for item in items]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        pending = list(refs)
+        try:
+            while pending:
+                # returns at once when everything is done, else after POLL_SECONDS with what is
+                done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+                if board is not None:
+                    for shard, docs in ray.get(board.drain.remote()).items():
+                        bar.update(shard, docs)
+                for ref in done:
+                    i = index[ref]
+                    results[i] = self._result(ref, items[i], label)
+                    if hasattr(items[i], "shard"):
+                        bar.shard_done(items[i].shard.name)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+        finally:
+            bar.close()
+        return results  # type: ignore[return-value]
+
+    def _result(self, ref: Any, item: Any, label: str) -> dict[str, Any]:
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+
+        try:
+            return ray.get(ref)
+        except RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from err  # the operator's own error (StepError, InputError...), unwrapped
+            raise
+        except RayError as err:  # worker died more than max_retries times, node lost, ...
+            raise runner.StepError(f"{label}: task {_describe(item)} failed on Ray after "
+                                   f"{self.max_retries} retries: {type(err).__name__}: {err}") from err
+
+
+def _describe(item: Any) -> str:
+    if hasattr(item, "shard"):
+        return f"shard {item.shard.path}"
+    return f"step {item.step} stage {item.stage_index} task {item.task_index}"

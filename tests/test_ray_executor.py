@@ -1,0 +1,422 @@
+"""The Ray executor on a real Ray cluster: a head and one worker node on this machine, started
+with docker/ray-node.sh (the compose file's entrypoint) and stopped at the end of the session.
+
+Checks: the same output and stats.json counts as the local executor; declared resources reach
+Ray and operators are set up once per worker process; a worker killed mid-task is retried
+without duplicates or loss; a killed driver resumes; an operator error stops the run naming
+the shard; `ray job submit --working-dir . -- pipeline run` works; `address: null` starts a
+local instance, with progress bars and the end summary; MinHash dedup gives the same output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import PrivateAttr
+
+from operators.base import DOC_KEY, SHARD_BITS, Mapper, Resources, with_column
+from pipeline.recipe import validate_recipe
+from pipeline.runner import StepError, run_recipe
+from tests.core_helpers import read_output, read_rejected, recipe_dict, stats, write_parquet_shards, write_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+NODE_SCRIPT = ROOT / "docker" / "ray-node.sh"
+DEMO_STEPS = [
+    {"normalize_text": {}},
+    {"words_filter": {"min_words": 10}},
+    {"exact_dedup": {"partitions": 4}},
+    {"text_length_filter": {"max_chars": 600}},
+]
+
+
+# ---- operators that the tests run on Ray workers (imported there as tests.test_ray_executor) --
+
+
+class KillOnce(Mapper):
+    """SIGKILLs its own worker process on the second batch of shard `shard`, once: it creates
+    `marker` (holding its pid) first, so the retried task finds it and goes on."""
+
+    name = "test_kill_once"
+    marker: str
+    shard: int = 1
+
+    def process(self, table: pa.Table) -> pa.Table:
+        first = int(table.column(DOC_KEY)[0].as_py()) if table.num_rows else 0
+        if first >> SHARD_BITS == self.shard and first & ((1 << SHARD_BITS) - 1) > 0:
+            try:
+                fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return table
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return table
+
+
+class HoldShard(Mapper):
+    """While the file `hold` exists, shard `shard` waits (after touching `<hold>.waiting`)."""
+
+    name = "test_hold_shard"
+    hold: str
+    shard: int = 3
+
+    def process(self, table: pa.Table) -> pa.Table:
+        first = int(table.column(DOC_KEY)[0].as_py()) if table.num_rows else 0
+        if first >> SHARD_BITS == self.shard and os.path.exists(self.hold):
+            Path(f"{self.hold}.waiting").touch()
+            deadline = time.monotonic() + 120
+            while os.path.exists(self.hold):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.hold} was never removed")
+                time.sleep(0.05)
+        return table
+
+
+_SETUPS_IN_THIS_PROCESS = 0
+
+
+class ResourceProbe(Mapper):
+    """Records, per row, what Ray assigned to its task and how often this process ran setup()."""
+
+    name = "test_resource_probe"
+    resources: ClassVar[Resources] = Resources(cpus=0.5, memory_gb=0.25)
+    _setups: int = PrivateAttr(0)
+
+    def setup(self) -> None:
+        global _SETUPS_IN_THIS_PROCESS
+        _SETUPS_IN_THIS_PROCESS += 1
+
+    def process(self, table: pa.Table) -> pa.Table:
+        import ray
+
+        assigned = ray.get_runtime_context().get_assigned_resources()
+        n = table.num_rows
+        table = with_column(table, "probe_cpus", [assigned.get("CPU", 0.0)] * n, pa.float64())
+        table = with_column(table, "probe_memory", [assigned.get("memory", 0.0)] * n, pa.float64())
+        table = with_column(table, "probe_pid", [os.getpid()] * n, pa.int64())
+        return with_column(table, "probe_setups", [_SETUPS_IN_THIS_PROCESS] * n, pa.int64())
+
+
+class Greedy(Mapper):
+    """Declares more CPUs than any test node has."""
+
+    name = "test_greedy"
+    resources: ClassVar[Resources] = Resources(cpus=64)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        return table
+
+
+# ---- the cluster -----------------------------------------------------------------------------
+
+
+@dataclass
+class RayCluster:
+    address: str  # GCS host:port, what `executor.address` takes
+    dashboard: str  # the Jobs API, what `ray job submit --address` takes
+    env: dict[str, str]  # environment for subprocesses: the venv first on PATH, auth off
+
+
+def _ray_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_AUTH_MODE"] = "disabled"  # loopback test cluster; see /work/shared/DEPENDENCIES.md
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # `ray` and the job's `pipeline`
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {seconds:.0f} s for {what}")
+        time.sleep(0.1)
+
+
+def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    with open(log, "wb") as handle:
+        return subprocess.Popen(["sh", str(NODE_SCRIPT), *args], stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                cwd=ROOT, start_new_session=True)
+
+
+def _wait_started(proc: subprocess.Popen, log: Path) -> None:
+    def started() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray node exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        return "Ray runtime started" in log.read_text(errors="replace")
+
+    _wait_for(started, 180, f"the Ray node logging to {log}")
+
+
+def _agent_ports() -> list[str]:
+    # fixed defaults (52365...) would collide with any other Ray on this machine
+    return [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
+            "--min-worker-port=0", "--max-worker-port=0", "--num-cpus=1"]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A head and a worker node (1 CPU each); this process stays connected to it."""
+    import ray
+
+    # short: Ray's unix socket paths under it must stay below 108 bytes
+    temp_dir = Path(tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))
+    env = _ray_env()
+    gcs, dashboard = _free_port(), _free_port()
+    previous_auth = os.environ.get("RAY_AUTH_MODE")
+    procs: list[subprocess.Popen] = []
+    try:
+        head = _start_node(["head", f"--port={gcs}", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}",
+                            f"--ray-client-server-port={_free_port()}", *_agent_ports()], temp_dir / "head.log", env)
+        procs.append(head)
+        _wait_for(lambda: _port_open(gcs) or head.poll() is not None, 120, "the head's GCS port")
+        worker = _start_node(["worker", f"127.0.0.1:{gcs}", *_agent_ports()], temp_dir / "worker.log", env)
+        procs.append(worker)
+        _wait_started(head, temp_dir / "head.log")
+        _wait_started(worker, temp_dir / "worker.log")
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        ray.init(address=f"127.0.0.1:{gcs}", logging_level=logging.WARNING)
+        _wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 60, "both nodes to register")
+        yield RayCluster(f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dashboard}", env)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        for proc in reversed(procs):  # SIGTERM to `ray start --block` stops that node's processes
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if previous_auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = previous_auth
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> str:
+    write_parquet_shards(tmp_path / "in", 4, 150)
+    return f"{tmp_path}/in/*.parquet"
+
+
+def _recipe(inputs: str, out: Path, steps: list[Any], executor: dict[str, Any]) -> dict[str, Any]:
+    data = recipe_dict(inputs, str(out), steps=steps)
+    data["executor"] = executor
+    return data
+
+
+def _run(data: dict[str, Any], **kw: Any):
+    return run_recipe(validate_recipe(data), **kw)
+
+
+def _counts(out: Path) -> list[tuple[Any, ...]]:
+    s = stats(out)
+    return [(s["input"]["documents"], s["output"]["documents"], s["removed"])] + [
+        (t["operator"], t["documents_in"], t["documents_out"], t["removed"], t["metrics"]) for t in s["steps"]
+    ]
+
+
+def assert_same_run(local: Path, other: Path) -> None:
+    """Same output files, row for row and column for column; same rejected rows; same counts."""
+    names = sorted(p.name for p in local.glob("*.parquet"))
+    assert names and names == sorted(p.name for p in other.glob("*.parquet"))
+    for name in names:
+        a, b = pq.read_table(local / name), pq.read_table(other / name)
+        assert a.equals(b), name
+    key = lambda r: (r["operator"], r["id"])  # noqa: E731
+    assert sorted(read_rejected(local), key=key) == sorted(read_rejected(other), key=key)
+    assert _counts(local) == _counts(other)
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+
+def test_same_output_as_local(ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
+    _run(_recipe(shards, tmp_path / "local", DEMO_STEPS, {"type": "local", "workers": 2}))
+    result = _run(_recipe(shards, tmp_path / "ray", DEMO_STEPS, {"type": "ray", "address": ray_cluster.address}))
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    s = stats(tmp_path / "ray")
+    dedup = next(t for t in s["steps"] if t["operator"] == "exact_dedup")
+    assert dedup["documents_removed"] > 0 and len(dedup["stages"]) >= 2  # its stages ran as Ray tasks
+    assert result.kept == s["output"]["documents"] > 0
+
+
+def test_declared_resources_reach_ray_and_operators_are_set_up_once_per_worker(
+        ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    data = _recipe(shards, out, [{"tests.test_ray_executor:ResourceProbe": {}}],
+                   {"type": "ray", "address": ray_cluster.address})
+    data["input"]["batch_size"] = 25  # 6 batches per shard, 24 in all
+    _run(data)
+    rows = read_output(out)
+    assert len(rows) == 600
+    assert {r["probe_cpus"] for r in rows} == {0.5}
+    assert {r["probe_memory"] for r in rows} == {0.25e9}
+    assert {r["probe_setups"] for r in rows} == {1}  # once per process, not per batch or task
+    assert len({r["probe_pid"] for r in rows}) <= 4
+
+
+def test_oversized_declaration_is_cut_to_the_largest_node(ray_cluster: RayCluster, shards: str, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    data = _recipe(shards, out, [{"tests.test_ray_executor:Greedy": {}}], {"type": "ray", "address": ray_cluster.address})
+    with caplog.at_level(logging.WARNING, logger="pipeline.executors.ray"):
+        result = _run(data)
+    assert result.kept == 600
+    assert "test_greedy declares 64 CPUs; the largest node has 1" in caplog.text
+
+
+def test_worker_killed_mid_task_is_retried_without_duplicates_or_loss(
+        ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
+    marker = tmp_path / "killed"
+    steps = DEMO_STEPS[:3] + [{"tests.test_ray_executor:KillOnce": {"marker": str(marker)}}] + DEMO_STEPS[3:]
+    local_marker = tmp_path / "never"
+    local_marker.write_text("")  # present: the local run never kills itself
+    local_steps = [s if "tests.test_ray_executor:KillOnce" not in s else
+                   {"tests.test_ray_executor:KillOnce": {"marker": str(local_marker)}} for s in steps]
+    _run(_recipe(shards, tmp_path / "local", local_steps, {"type": "local", "workers": 1}))
+    _run(_recipe(shards, tmp_path / "ray", steps, {"type": "ray", "address": ray_cluster.address}))
+    assert marker.exists(), "the worker was never killed"
+    killed_pid = int(marker.read_text())
+    # it died mid-write: its partial file is there under a temporary name, never as output
+    assert list((tmp_path / "ray").glob(f".part-001*{killed_pid}*"))
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    ids = [r["id"] for r in read_output(tmp_path / "ray")] + [r["id"] for r in read_rejected(tmp_path / "ray")]
+    assert len(ids) == len(set(ids)) == 600
+
+
+def test_operator_error_stops_the_run_naming_the_shard(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    write_parquet_shards(tmp_path / "in", 2, 20)
+    bad = tmp_path / "in" / "part-001.parquet"
+    rows = pq.read_table(bad).to_pylist()
+    rows[5]["text"] = "a boom here"
+    pq.write_table(pa.Table.from_pylist(rows), bad)
+    data = _recipe(f"{tmp_path}/in/*.parquet", tmp_path / "out", [{"tests.custom_ops:ExplodingMapper": {}}],
+                   {"type": "ray", "address": ray_cluster.address})
+    with pytest.raises(StepError, match=r"exploding_mapper\) failed on shard .*part-001\.parquet rows 0\.\.19"):
+        _run(data)
+    assert not (tmp_path / "out" / "part-001.parquet").exists()
+
+
+def _pipeline_run(recipe: Path, env: dict[str, str], *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([str(VENV_BIN / "pipeline"), "run", str(recipe), *extra], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_driver_resumes_on_a_local_instance_with_progress(ray_cluster: RayCluster, shards: str,
+                                                                  tmp_path: Path) -> None:
+    """A driver killed mid-run on the cluster; the rerun finishes only what was left. It runs with
+    `address: null` (a local Ray instance of `workers` CPUs, started and stopped by the run):
+    the executor is not part of the recipe's fingerprint. Its progress bars and summary show."""
+    hold = tmp_path / "hold"
+    steps = DEMO_STEPS[:2] + [{"tests.test_ray_executor:HoldShard": {"hold": str(hold)}}] + DEMO_STEPS[2:]
+    out = tmp_path / "ray"
+    recipe = write_recipe(tmp_path / "ray.yaml", _recipe(shards, out, steps, {"type": "ray", "address": ray_cluster.address}))
+    hold.write_text("")
+    driver = _pipeline_run(recipe, ray_cluster.env, "--quiet")
+    marks = [out / "_work" / "seg0" / "_done" / f"part-{i:03d}.json" for i in range(3)]
+    try:
+        _wait_for(lambda: all(m.exists() for m in marks) and Path(f"{hold}.waiting").exists()
+                  or driver.poll() is not None, 120, "shards 0-2 done and shard 3 waiting")
+        assert driver.poll() is None, driver.communicate()
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.communicate()
+    assert not (out / "_work" / "seg0" / "_done" / "part-003.json").exists()
+    before = {m: m.stat().st_mtime_ns for m in marks}
+    hold.unlink()
+    rerun = _pipeline_run(recipe, _ray_env(), "--set", "executor.address=null", "--set", "executor.workers=2")
+    stdout, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
+    assert {m: m.stat().st_mtime_ns for m in marks} == before  # finished shards were not redone
+    bars = re.findall(r"\b(\d+)/(\d+)\b", stderr)
+    assert ("150", "150") in bars, stderr  # segment 0's bar: only shard 3 was left, and it completed
+    assert any(a == b != "150" for a, b in bars), stderr  # segment 1's bar (all shards) completed
+    assert "600 in = " in stdout and "exact_dedup" in stdout  # the end summary
+    _run(_recipe(shards, tmp_path / "local", steps, {"type": "local", "workers": 1}))
+    assert_same_run(tmp_path / "local", out)
+
+
+def test_ray_job_submit(ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
+    out = tmp_path / "job"
+    recipe = write_recipe(tmp_path / "job.yaml", _recipe(shards, out, DEMO_STEPS, {"type": "ray", "address": "auto"}))
+    cmd = [str(VENV_BIN / "ray"), "job", "submit", "--address", ray_cluster.dashboard, "--working-dir", ".",
+           "--", "pipeline", "run", str(recipe), "--quiet"]
+    job = subprocess.run(cmd, cwd=ROOT, env=ray_cluster.env, capture_output=True, text=True, timeout=300)
+    log = job.stdout + job.stderr
+    assert job.returncode == 0, log
+    assert "succeeded" in log and "600 in = " in log, log  # the job's output carries the summary
+    _run(_recipe(shards, tmp_path / "local", DEMO_STEPS, {"type": "local", "workers": 1}))
+    assert_same_run(tmp_path / "local", out)
+
+
+def _near_duplicate_shards(folder: Path, shards: int = 4, per_shard: int = 100) -> str:
+    """Documents of 30-80 words; every 4th is an earlier one (often from another shard) with one
+    word replaced: near duplicates that exact dedup misses."""
+    import random
+
+    from tests.core_helpers import WORDS
+
+    rng = random.Random(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    docs: list[str] = []
+    for s in range(shards):
+        rows = []
+        for i in range(per_shard):
+            if docs and i % 4 == 3:
+                words = rng.choice(docs).split()
+                words[rng.randrange(len(words))] = "changed"
+                text = " ".join(words)
+            else:
+                text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 80)))
+            docs.append(text)
+            rows.append({"id": f"s{s}-{i}", "text": text})
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"part-{s:03d}.parquet")
+    return f"{folder}/*.parquet"
+
+
+def test_minhash_dedup_same_output_as_local(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    inputs = _near_duplicate_shards(tmp_path / "in")
+    steps = [{"normalize_text": {}},
+             {"minhash_dedup": {"threshold": 0.7, "partitions": 3, "cc_rounds": 2, "cluster_columns": True}}]
+    _run(_recipe(inputs, tmp_path / "local", steps, {"type": "local", "workers": 2}))
+    _run(_recipe(inputs, tmp_path / "ray", steps, {"type": "ray", "address": ray_cluster.address}))
+    assert_same_run(tmp_path / "local", tmp_path / "ray")
+    removed = read_rejected(tmp_path / "ray")
+    assert len(removed) >= 50 and {r["operator"] for r in removed} == {"minhash_dedup"}
+    assert {r["id"].split("-")[0] for r in removed} >= {"s1", "s2", "s3"}
