@@ -145,12 +145,14 @@ class Decontaminate(GlobalOperator):
         if self._index is None or self._index[0] != tag:
             t = pq.read_table(ctx.workdir / "ngrams.parquet")
             info = json.loads((ctx.workdir / "benchmarks.json").read_text())
-            self._index = (tag, (t.column("hash").to_numpy(), t.column("benchmark").to_numpy(), info["names"],
-                                 info["short_lengths"]))
+            hashes = t.column("hash").to_numpy()
+            self._index = (tag, (hashes, t.column("benchmark").to_numpy(), info["names"], info["short_lengths"]),
+                           _Prefilter(hashes))
         return self._index[1]
 
     def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
         index_hash, index_bench, names, short_lengths = self._load(ctx)
+        prefilter = self._index[2]
         n = table.num_rows
         normalized = normalize_text(table.column(TEXT))
         wh, offsets = word_hashes(normalized)
@@ -159,9 +161,12 @@ class Decontaminate(GlobalOperator):
         covered = np.zeros(len(wh), dtype=np.int32) if self.mode == "cut" else None  # +1 at a span start, -1 after its end
         for k in [self.ngram, *short_lengths]:
             windows, win_offsets = window_hashes(wh, offsets, k)
-            pos = np.searchsorted(index_hash, windows)
-            hit = (pos < len(index_hash)) & (index_hash[np.minimum(pos, len(index_hash) - 1)] == windows) \
-                if len(index_hash) else np.zeros(len(windows), bool)
+            maybe = np.flatnonzero(prefilter.may_contain(windows))
+            pos = np.zeros(len(windows), dtype=np.int64)
+            pos[maybe] = np.searchsorted(index_hash, windows[maybe])
+            hit = np.zeros(len(windows), dtype=bool)
+            if len(index_hash):
+                hit[maybe] = index_hash[np.minimum(pos[maybe], len(index_hash) - 1)] == windows[maybe]
             if not hit.any():
                 continue
             counts = np.diff(win_offsets)
@@ -231,6 +236,22 @@ class Decontaminate(GlobalOperator):
         self.add_metric("decontaminate:chars_cut", chars)
         new_text = pa.chunked_array([pa.array(texts, pa.string())])
         return _set(table, TEXT, new_text), remove
+
+
+class _Prefilter:
+    """One flag per value of a hash's top bits, about 16 slots per indexed n-gram: most
+    windows of a clean document miss, and only the few that hit are binary-searched."""
+
+    def __init__(self, hashes: np.ndarray):
+        self.bits = int(min(28, max(16, np.ceil(np.log2(max(len(hashes), 1) * 16)))))
+        self.flags = np.zeros(1 << self.bits, dtype=bool)
+        self.flags[self._slot(hashes)] = True
+
+    def _slot(self, hashes: np.ndarray) -> np.ndarray:
+        return (hashes >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def may_contain(self, hashes: np.ndarray) -> np.ndarray:
+        return self.flags[self._slot(hashes)]
 
 
 def _set(table: pa.Table, name: str, values) -> pa.Table:

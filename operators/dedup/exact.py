@@ -140,7 +140,7 @@ class ExactDedup(GlobalOperator):
         keep = KeepRule(self.keep_column)
         writer = PartitionedWriter(ctx.workdir / "hashes", shard.index, self.partitions, HASH_SCHEMA)
         try:
-            for batch in shard.batches(keep.columns([TEXT, DOC_KEY])):
+            for batch in keep.batches(shard, [TEXT, DOC_KEY]):
                 h = hash_texts(normalized_for_hash(batch.column(TEXT), self.lowercase))
                 keys = batch.column(DOC_KEY).to_numpy()
                 score = score_column(batch, keep.column) if keep.column else np.zeros(len(keys))

@@ -3,6 +3,7 @@ highest value of a chosen column (ties: corpus order). Scores travel between sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.base import DOC_KEY, atomic_write_table
+from operators.base import DOC_KEY, ShardInput, atomic_write_table
 from operators.dedup.spill import shards_of_partition
 
 SCORE_SCHEMA = pa.schema([(DOC_KEY, pa.int64()), ("score", pa.float64())])
@@ -23,6 +24,16 @@ class KeepRule:
 
     def columns(self, base: list[str]) -> list[str]:
         return base + ([self.column] if self.column and self.column not in base else [])
+
+    def batches(self, shard: ShardInput, base: list[str]) -> Iterator[pa.Table]:
+        """The shard's batches with `base` columns and the keep column; a keep column the input
+        lacks is an error naming it."""
+        try:
+            yield from shard.batches(self.columns(base))
+        except (KeyError, pa.ArrowInvalid) as exc:
+            if self.column and self.column in str(exc):
+                raise ValueError(f"keep_column {self.column!r} is not a column of shard {shard.name}") from None
+            raise
 
 
 def score_column(batch: pa.Table, column: str) -> np.ndarray:

@@ -111,7 +111,7 @@ class MinHashDedup(GlobalOperator):
         score_parts = []
         documents = hashed = 0
         try:
-            for batch in shard.batches(keep.columns([TEXT, DOC_KEY])):
+            for batch in keep.batches(shard, [TEXT, DOC_KEY]):
                 keys = batch.column(DOC_KEY).to_numpy()
                 windows, offsets = word_windows(batch.column(TEXT), self.ngram, self.lowercase,
                                                 self.strip_punctuation, self.unicode_form)
