@@ -59,23 +59,34 @@ class KeywordList:
     def __len__(self) -> int:
         return len(self.words) + sum(len(p) for p in self.phrases.values()) + len(self.substrings)
 
+    def __post_init__(self) -> None:
+        self._prepared: tuple[pa.Array, dict[int, pa.Array], list[str]] | None = None
+
+    def prepared(self) -> tuple[pa.Array, dict[int, pa.Array], list[str]]:
+        """Arrow value sets and RE2 patterns, built once per list."""
+        if self._prepared is None:
+            phrase_sets = {n: pa.array(sorted(p), pa.string()) for n, p in self.phrases.items()}
+            patterns = ["|".join(re.escape(s) for s in self.substrings[i:i + _SUBSTRING_CHUNK])
+                        for i in range(0, len(self.substrings), _SUBSTRING_CHUNK)]
+            self._prepared = (pa.array(sorted(self.words), pa.string()), phrase_sets, patterns)
+        return self._prepared
+
     def count(self, texts: pa.Array, words: Pieces, lower_words: pa.Array) -> np.ndarray:
         """Matches per document: words + phrases (on word boundaries) + substrings."""
+        word_set, phrase_sets, patterns = self.prepared()
         total = np.zeros(len(texts), dtype=np.int64)
-        if self.words and len(words):
-            hit = pc.is_in(lower_words, value_set=pa.array(sorted(self.words), pa.string()))
-            total += words.sum(_np_bool(hit))
-        for n, phrases in self.phrases.items():
+        if len(word_set) and len(words):
+            total += words.sum(_np_bool(pc.is_in(lower_words, value_set=word_set)))
+        for n, phrases in phrase_sets.items():
             total += _count_phrases(words, lower_words, n, phrases)
-        if self.substrings:
+        if patterns:
             lower_text = pc.utf8_lower(texts)
-            for i in range(0, len(self.substrings), _SUBSTRING_CHUNK):
-                pattern = "|".join(re.escape(s) for s in self.substrings[i:i + _SUBSTRING_CHUNK])
+            for pattern in patterns:
                 total += np.asarray(pc.count_substring_regex(lower_text, pattern).to_numpy(zero_copy_only=False), dtype=np.int64)
         return total
 
 
-def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: set[str]) -> np.ndarray:
+def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: pa.Array) -> np.ndarray:
     """Occurrences of n-word phrases: every n consecutive words of a document, joined by spaces."""
     size = len(words)
     if size < n:
@@ -85,7 +96,7 @@ def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: set[st
     joined = lower_words.slice(0, size - n + 1)
     for k in range(1, n):
         joined = pc.binary_join_element_wise(joined, lower_words.slice(k, size - n + 1), " ")
-    hit = _np_bool(pc.is_in(joined, value_set=pa.array(sorted(phrases), pa.string()))) & same_doc
+    hit = _np_bool(pc.is_in(joined, value_set=phrases)) & same_doc
     per_start = np.zeros(size, dtype=np.int64)
     per_start[: size - n + 1] = hit
     return segment_sum(per_start, words.offsets)
