@@ -1,0 +1,205 @@
+"""presidio recognizers and NLP engines for the PII scrubber, built offline.
+
+Everything here imports presidio lazily (it pulls in spaCy and transformers, seconds of import),
+so the operator module stays cheap to import; the operator calls these from `setup()`.
+
+Two offline fixes over presidio's defaults:
+- presidio's e-mail validation calls `tldextract.extract`, whose default extractor fetches the
+  Public Suffix List over the network on first use; ours uses the snapshot tldextract ships.
+- `SpacyNlpEngine.load()` downloads a missing spaCy model; we check the package is installed
+  first and raise `NerModelMissing` naming the extra to install instead.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+# Entities found by patterns (regex + validation, or the phonenumbers library).
+PATTERN_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "URL")
+# Entities found by presidio's SpacyRecognizer (names of presidio's spaCy label mapping).
+NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME")
+NER_EXTRA = "pip install 'pipeline-llm-data[ner]'"
+# presidio's PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS (presidio-analyzer 2.2.366).
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+class NerModelMissing(RuntimeError):
+    """A recipe asked for NER but the spaCy model package is not installed."""
+
+
+@lru_cache(maxsize=1)
+def _offline_tld_extractor() -> Any:
+    import tldextract
+
+    # No URLs and no cache: only the Public Suffix List snapshot inside the wheel is read.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def email_recognizer() -> Any:
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """presidio's EmailRecognizer; the domain check reads the bundled suffix list."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return _offline_tld_extractor()(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer(name="EmailRecognizer")
+
+
+def pattern_recognizers(entities: list[str], phone_regions: list[str], phone_leniency: int,
+                        custom: list[dict[str, Any]]) -> dict[str, Any]:
+    """One presidio recognizer per pattern entity (custom entities included), by entity name."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        UrlRecognizer,
+        UsSsnRecognizer,
+    )
+
+    makers = {
+        "EMAIL_ADDRESS": email_recognizer,
+        "PHONE_NUMBER": lambda: phone_recognizer(tuple(phone_regions), phone_leniency),
+        "IP_ADDRESS": IpRecognizer,
+        "CREDIT_CARD": CreditCardRecognizer,
+        "IBAN_CODE": IbanRecognizer,
+        "US_SSN": UsSsnRecognizer,
+        "URL": UrlRecognizer,
+    }
+    out: dict[str, Any] = {e: makers[e]() for e in entities}
+    for spec in custom:
+        entity = spec["entity"]
+        pattern = Pattern(f"{entity} (recipe)", spec["regex"], spec["score"])
+        out[entity] = PatternRecognizer(supported_entity=entity, patterns=[pattern],
+                                        context=list(spec.get("context") or []) or None, name=f"Custom_{entity}")
+    return out
+
+
+class PhoneRegionPlan:
+    """Which of the configured phone regions can possibly match a candidate with d digits.
+
+    phonenumbers accepts a candidate only if its national significant number has one of the
+    possible lengths of its region (`general_desc.possible_length`, plus the local-only lengths
+    at leniency 0) for the regions sharing the country code. A candidate matched with default
+    region R and no "+" is a national number of R (an international prefix such as "00" adds at
+    least 2 + 1 + 4 digits); with "+" it can be any country's number. So a region whose shortest
+    number is longer than the candidate's digits cannot match it, and skipping it changes nothing.
+    """
+
+    def __init__(self, regions: list[str], leniency: int):
+        from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS, PhoneMetadata
+
+        def shortest(region: str) -> int:
+            desc = PhoneMetadata.metadata_for_region(region).general_desc
+            lengths = list(desc.possible_length) + (list(desc.possible_length_local_only) if leniency == 0 else [])
+            return min([n for n in lengths if n > 0] or [1])
+
+        def national(region: str) -> int:
+            code = PhoneMetadata.metadata_for_region(region).country_code
+            return min(shortest(r) for r in COUNTRY_CODE_TO_REGION_CODE[code] if r in SUPPORTED_REGIONS)
+
+        self.regions = tuple(regions)
+        self.national_min = {r: national(r) for r in regions}
+        self.international_min = min(shortest(r) + len(str(PhoneMetadata.metadata_for_region(r).country_code))
+                                     for r in SUPPORTED_REGIONS)
+        self.min_digits = max(1, min(min(self.national_min.values()), self.international_min))
+
+    def regions_for(self, digits: int, has_plus: bool) -> tuple[str, ...]:
+        if has_plus and digits >= self.international_min:
+            return self.regions
+        return tuple(r for r in self.regions if self.national_min[r] <= digits)
+
+
+def phone_recognizer(regions: tuple[str, ...], leniency: int) -> Any:
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    return PhoneRecognizer(supported_regions=regions, leniency=leniency, name="PhoneRecognizer")
+
+
+def token_nlp_engine() -> Any:
+    """An NLP engine that only tokenizes (spaCy's rule-based English tokenizer, no model), so
+    presidio's context words ("phone", "ssn", "iban"...) work without NER. Lemmas are the
+    lowercased tokens: presidio's context lists are already base forms."""
+    import spacy
+    from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
+
+    class TokenNlpEngine(NlpEngine):
+        engine_name = "tokens"
+        is_available = True
+
+        def __init__(self) -> None:
+            self.nlp = spacy.blank("en")
+
+        def load(self) -> None:
+            return None
+
+        def is_loaded(self) -> bool:
+            return True
+
+        def process_text(self, text: str, language: str) -> NlpArtifacts:
+            doc = self.nlp.make_doc(text)
+            return NlpArtifacts(entities=[], tokens=doc, tokens_indices=[t.idx for t in doc],
+                                lemmas=[t.lower_ for t in doc], nlp_engine=self, language=language, scores=[])
+
+        def process_batch(self, texts, language, batch_size=1, n_process=1, as_tuples=False, **kwargs):  # noqa: ANN001
+            for text in texts:
+                yield text, self.process_text(text, language)
+
+        def is_stopword(self, word: str, language: str) -> bool:
+            return self.nlp.vocab[word].is_stop
+
+        def is_punct(self, word: str, language: str) -> bool:
+            return self.nlp.vocab[word].is_punct
+
+        def get_supported_entities(self) -> list[str]:
+            return []
+
+        def get_supported_languages(self) -> list[str]:
+            return ["en"]
+
+    return TokenNlpEngine()
+
+
+def require_spacy_model(model: str) -> None:
+    """Raise NerModelMissing unless the spaCy model is an installed package (never download)."""
+    import spacy.util
+
+    if not spacy.util.is_package(model):
+        raise NerModelMissing(
+            f"pii_scrubber: NER was requested but the spaCy model package {model!r} is not installed; "
+            f"install it with {NER_EXTRA} (models are never downloaded at run time)"
+        )
+
+
+# spaCy components the NER pass does not need: presidio's SpacyRecognizer reads only doc.ents.
+_NER_UNUSED_PIPES = ("tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+
+
+def ner_nlp_engine(model: str) -> Any:
+    """presidio's SpacyNlpEngine on an installed model, loaded with only what NER needs."""
+    require_spacy_model(model)
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
+    nlp = spacy.load(model)
+    unused = [p for p in _NER_UNUSED_PIPES if p in nlp.pipe_names]
+    if "tok2vec" in nlp.pipe_names and "ner" not in getattr(nlp.get_pipe("tok2vec"), "listening_components", ["ner"]):
+        unused.append("tok2vec")  # en_core_web_sm's ner embeds its own tok2vec: 2.6x faster, same entities
+    if unused:
+        nlp.disable_pipes(*unused)
+    if "ner" not in nlp.pipe_names:
+        raise NerModelMissing(f"pii_scrubber: spaCy model {model!r} has no 'ner' component")
+    engine.nlp = {"en": nlp}  # set directly: SpacyNlpEngine.load() would download a missing model
+    return engine
+
+
+def spacy_recognizer(entities: list[str]) -> Any:
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    return SpacyRecognizer(supported_entities=list(entities))
