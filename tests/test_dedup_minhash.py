@@ -21,9 +21,10 @@ from operators.dedup.hashing import (
     hash_strings,
     py_string_hash,
     py_window_hash,
-    split_words,
+    py_words,
     window_hashes,
     word_windows,
+    words,
 )
 from operators.dedup.minhash import MinHashDedup
 from operators.dedup.minhash_core import band_keys, lsh_params, permutations, shingle_hash32, signatures
@@ -40,21 +41,25 @@ def corpus_texts() -> list[str]:
 
 
 def test_vectorized_hashes_equal_their_python_definition():
-    texts = ["Hello, World! the quick brown fox", "", "a b", None, "x y z w v u t s", "naïve café ünïcode — ok"]
-    words, offsets = split_words(pa.array(texts))
-    wh = hash_strings(words)
-    assert [int(x) for x in wh] == [py_string_hash(w.encode()) for w in words.to_pylist()]
-    h, woff = window_hashes(wh, offsets, 5)
+    texts = ["Hello, World! the quick brown fox", "", "a b", None, "x y z w v u t s", "naïve café ünïcode — ok",
+             "  \u00a0tabs\tand\u2003spaces\u3000«quoted» don’t 𝔘𝔫𝔦 ", "  a  b "]
+    w = words(pa.array(texts))
+    assert [w.of(d) for d in range(len(texts))] == [py_words(t or "") for t in texts]
+    assert w.of(6) == ["tabs", "and", "spaces", "quoted", "don", "t", "𝔘𝔫𝔦"] and w.of(7) == ["a", "b"]
+    flat_words = [x for d in range(len(texts)) for x in w.of(d)]
+    assert [int(x) for x in w.hashes] == [py_string_hash(x.encode()) for x in flat_words]
+    assert [int(x) for x in hash_strings(pa.array(flat_words))] == [int(x) for x in w.hashes]
+    offsets = w.offsets
+    h, woff = window_hashes(w.hashes, offsets, 5)
     expected = []
-    flat = [w.encode() for w in words.to_pylist()]
+    flat = [x.encode() for x in flat_words]
     for d in range(len(texts)):
         dw = flat[offsets[d]:offsets[d + 1]]
         if 0 < len(dw) < 5:
             expected.append(py_window_hash(dw))  # a short document is one shingle, hashed whole
         expected += [py_window_hash(dw[j:j + 5]) for j in range(len(dw) - 4)]
     assert [int(x) for x in h] == expected
-    assert list(np.diff(woff)) == [2, 0, 1, 0, 4, 1]
-    assert split_words(pa.array(["  a  b ", "   "]))[0].to_pylist() == ["a", "b"]
+    assert list(np.diff(woff)) == [2, 0, 1, 0, 4, 1, 3, 1]
 
 
 def test_signatures_identical_to_datasketch(corpus_texts):

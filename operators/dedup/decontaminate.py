@@ -7,7 +7,6 @@ import glob
 import gzip
 import io
 import json
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -17,13 +16,12 @@ import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 
 from operators.base import TEXT, GlobalOperator, Stage, StageContext, StepResult, atomic_write_table
-from operators.dedup.hashing import normalize_text, window_hashes, word_hashes
+from operators.dedup.hashing import Words, window_hashes, words
 from operators.dedup.spill import write_json
 from operators.registry import register
 
 INDEX_SCHEMA = pa.schema([("hash", pa.uint64()), ("benchmark", pa.int32())])
 SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl", ".json.gz", ".json", ".parquet")
-_WORD = re.compile(r"\S+")
 
 
 def benchmark_name(path: str) -> str:
@@ -122,7 +120,8 @@ class Decontaminate(GlobalOperator):
         names = [benchmark_name(f) for f in files]
         for b, (path, name) in enumerate(zip(files, names)):
             items = read_benchmark(path, self.text_field)
-            wh, offsets = word_hashes(normalize_text(pa.array(items, pa.string())))
+            w = words(pa.array(items, pa.string()))
+            wh, offsets = w.hashes, w.offsets
             lengths = np.diff(offsets)
             usable = lengths >= self.min_item_words
             ctx.metrics[f"decontaminate:{name}:items"] += int(usable.sum())
@@ -154,8 +153,8 @@ class Decontaminate(GlobalOperator):
         index_hash, index_bench, names, short_lengths = self._load(ctx)
         prefilter = self._index[2]
         n = table.num_rows
-        normalized = normalize_text(table.column(TEXT))
-        wh, offsets = word_hashes(normalized)
+        tokens = words(table.column(TEXT))
+        wh, offsets = tokens.hashes, tokens.offsets
         matches = np.zeros(n, dtype=np.int32)
         benches = np.zeros((n, len(names)), dtype=bool)
         covered = np.zeros(len(wh), dtype=np.int32) if self.mode == "cut" else None  # +1 at a span start, -1 after its end
@@ -191,27 +190,33 @@ class Decontaminate(GlobalOperator):
         remove = contaminated.copy()
         if self.mode == "cut" and contaminated.any():
             in_span = np.cumsum(covered) > 0
-            table, remove = self._cut(table, normalized, offsets, in_span, contaminated)
+            table, remove = self._cut(table, tokens, in_span, contaminated)
         reasons = np.where(remove, reason_names[first_bench], None)
         table = _set(table, "decontaminate_matches", pa.array(matches, pa.int32()))
         return StepResult(table, pa.array(reasons, pa.string()))
 
-    def _cut(self, table: pa.Table, normalized: pa.Array, offsets: np.ndarray, in_span: np.ndarray,
-             contaminated: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-        """Cut the matched word spans out of each contaminated document's original text. The
-        normalization maps each code point to one code point, so word positions found in the
-        normalized text are positions in the original."""
+    def _cut(self, table: pa.Table, tokens: Words, in_span: np.ndarray, contaminated: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """Cut the matched word spans out of each contaminated document's original text.
+        Lowercasing maps each code point to one code point, so character positions found in the
+        lowercased text are positions in the original."""
         texts = table.column(TEXT).to_pylist()
-        norm = normalized.to_pylist()
+        lowered = tokens.text
         remove = np.zeros(len(texts), dtype=bool)
         spans = chars = 0
         for d in np.flatnonzero(contaminated):
-            words = [(m.start(), m.end()) for m in _WORD.finditer(norm[d])]
-            flags = in_span[offsets[d]:offsets[d + 1]]
-            if len(words) != len(flags) or len(norm[d]) != len(texts[d]):
+            lo, hi = tokens.offsets[d], tokens.offsets[d + 1]
+            low = lowered[d].as_py()
+            raw = low.encode("utf-8")
+            if len(low) != len(texts[d]):
                 remove[d] = True  # cannot place the spans exactly: remove rather than guess
                 self.add_metric("decontaminate:cut_fallback_removed", 1)
                 continue
+            # character index of every byte position of the document
+            char_at = np.concatenate([[0], np.cumsum((np.frombuffer(raw, np.uint8) & 0xC0) != 0x80)])
+            base = tokens.doc_bytes[d]
+            starts = char_at[tokens.starts[lo:hi] - base]
+            ends = char_at[tokens.ends[lo:hi] - base]
+            flags = in_span[lo:hi]
             pieces, last, i = [], 0, 0
             while i < len(flags):
                 if not flags[i]:
@@ -220,11 +225,10 @@ class Decontaminate(GlobalOperator):
                 j = i
                 while j + 1 < len(flags) and flags[j + 1]:
                     j += 1
-                start, end = words[i][0], words[j][1]
-                pieces.append(texts[d][last:start])
-                last = end
+                pieces.append(texts[d][last:starts[i]])
+                last = int(ends[j])
                 spans += 1
-                chars += end - start
+                chars += int(ends[j] - starts[i])
                 i = j + 1
             pieces.append(texts[d][last:])
             cut = "".join(pieces)

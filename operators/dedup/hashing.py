@@ -14,6 +14,8 @@ a `hashfunc` for datasketch.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +28,7 @@ BYTE_BASE_INV = pow(BYTE_BASE, -1, 1 << 64)
 WORD_BASE_INV = pow(WORD_BASE, -1, 1 << 64)
 LEN_MIX = 0xC2B2AE3D27D4EB4F  # multiplies lengths into the hash before finalizing
 
-PUNCTUATION = r"[\p{P}\p{S}]"
+PUNCTUATION = r"[\p{P}\p{S}]"  # the same classes, for pyarrow's regex functions
 
 _U = np.uint64
 
@@ -75,10 +77,8 @@ _WORD_POW = _PowerTable(WORD_BASE)
 _WORD_POW_INV = _PowerTable(WORD_BASE_INV)
 
 
-def normalize_text(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, strip_punctuation: bool = True,
-                   unicode_form: str | None = None) -> pa.Array:
-    """The text that 'the same words' is judged on: optional Unicode normalization, lowercase,
-    punctuation and symbols (Unicode P* and S*) replaced by spaces. Null becomes empty."""
+def normalize_text(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, unicode_form: str | None = None) -> pa.Array:
+    """Null to empty, optional Unicode normalization, lowercase (one code point to one)."""
     t = pc.fill_null(text, "")
     if isinstance(t, pa.ChunkedArray):
         t = t.combine_chunks() if t.num_chunks != 1 else t.chunk(0)
@@ -86,47 +86,138 @@ def normalize_text(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, str
         t = pc.utf8_normalize(t, form=unicode_form)
     if lowercase:
         t = pc.utf8_lower(t)
-    if strip_punctuation:
-        t = pc.replace_substring_regex(t, PUNCTUATION, " ")
     return t
 
 
-def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Whitespace-split words of every string: (flat string array of words, doc offsets into it).
-    Null and blank strings have no words."""
-    words, offsets, nonempty = _split(text)
-    if nonempty is None:
-        return words, offsets
-    return words.filter(pa.array(nonempty)), _reoffset(offsets, nonempty)
+# ---- words: separators found and words hashed over the raw UTF-8 bytes with numpy ---------
+
+ASCII_SPACE = bytes(range(0, 33)) + b"\x7f"  # every ASCII control character and space
+ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_UNASSIGNED_PLANES = range(0x30000, 0xE0000)  # planes 3-13 hold no assigned code points
 
 
-def _split(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray | None]:
-    """Split on whitespace; pyarrow yields empty strings around leading/trailing whitespace
-    (and for a blank string), so also return which words are real (None: all of them)."""
-    lists = pc.utf8_split_whitespace(text)
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks()
-    offsets = np.asarray(lists.offsets, dtype=np.int64)
-    words = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])) if len(lists) else lists.values.slice(0, 0)
-    offsets = offsets - offsets[0]
-    lengths = np.diff(_string_buffers(words)[1])
-    nonempty = lengths > 0
-    return words, offsets, (None if nonempty.all() else nonempty)
+class _Separators:
+    """Which code points separate words: always ASCII controls and space, U+0085 and the
+    Unicode Z* categories; punctuation and symbols (P*, S*) when asked. Built once per process."""
+
+    def __init__(self) -> None:
+        self._tables: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+
+    def tables(self, punctuation: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(per ASCII byte, per code point) boolean tables."""
+        if punctuation not in self._tables:
+            import unicodedata
+
+            ascii_table = _ascii_separators(np.arange(256, dtype=np.uint8), punctuation)
+            cp_table = np.zeros(0x110000, dtype=bool)
+            wanted = ("Z", "P", "S") if punctuation else ("Z",)
+            for cp in itertools.chain(range(0x80, _UNASSIGNED_PLANES.start), range(_UNASSIGNED_PLANES.stop, 0x110000)):
+                if unicodedata.category(chr(cp))[0] in wanted:
+                    cp_table[cp] = True
+            cp_table[0x85] = True
+            cp_table[:0x80] = ascii_table[:0x80]
+            self._tables[punctuation] = (ascii_table, cp_table)
+        return self._tables[punctuation]
 
 
-def _reoffset(offsets: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    return kept_before[offsets]
+SEPARATORS = _Separators()
 
 
-def word_hashes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of the whitespace-split words of every string: (hashes, doc offsets)."""
-    words, offsets, nonempty = _split(text)
-    hashes = hash_strings(words)
-    if nonempty is None:
-        return hashes, offsets
-    return hashes[nonempty], _reoffset(offsets, nonempty)
+def _ascii_separators(data: np.ndarray, punctuation: bool) -> np.ndarray:
+    """ASCII separators by range compares (uint8 wrap-around makes each range one compare):
+    every control character and space, and with `punctuation` the four punctuation ranges."""
+    if not punctuation:
+        return (data <= 32) | (data == 127)
+    sep = data < 48  # controls, space, !"#$%&'()*+,-./
+    sep |= (data - np.uint8(58)) < 7  # :;<=>?@
+    sep |= (data - np.uint8(91)) < 6  # [\\]^_`
+    sep |= (data - np.uint8(123)) < 5  # {|}~ and DEL
+    return sep
+
+
+def _separator_bytes(data: np.ndarray, punctuation: bool) -> np.ndarray:
+    """For each byte of UTF-8 `data`: does it belong to a separator character?"""
+    _, cp_table = SEPARATORS.tables(punctuation)
+    with np.errstate(over="ignore"):
+        sep = _ascii_separators(data, punctuation)  # bytes >= 0x80 are False here and settled below
+    lead = np.flatnonzero(data >= 0xC0)
+    if len(lead):
+        n = len(data)
+        b = [data[lead].astype(np.int64)] + [data[np.minimum(lead + k, n - 1)].astype(np.int64) & 0x3F for k in (1, 2, 3)]
+        two = b[0] < 0xE0
+        three = (b[0] >= 0xE0) & (b[0] < 0xF0)
+        cp = np.where(two, ((b[0] & 0x1F) << 6) | b[1],
+                      np.where(three, ((b[0] & 0x0F) << 12) | (b[1] << 6) | b[2],
+                               ((b[0] & 0x07) << 18) | (b[1] << 12) | (b[2] << 6) | b[3]))
+        hit = cp_table[np.minimum(cp, 0x10FFFF)]
+        if hit.any():
+            width = np.where(two, 2, np.where(three, 3, 4))[hit]
+            at = lead[hit]
+            for k in range(4):
+                sel = width > k
+                sep[np.minimum(at[sel] + k, n - 1)] = True
+    return sep
+
+
+class Words:
+    """The words of a batch of texts: 64-bit hashes, per-document offsets, and the byte span of
+    each word in `text` (the lowercased text the positions refer to)."""
+
+    def __init__(self, text: pa.Array, hashes: np.ndarray, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 doc_bytes: np.ndarray, data: np.ndarray):
+        self.text = text
+        self.hashes = hashes
+        self.offsets = offsets
+        self.starts = starts  # byte positions in `data`, the batch's concatenated UTF-8
+        self.ends = ends
+        self.doc_bytes = doc_bytes  # byte offset of each document in `data`
+        self._data = data
+
+    def of(self, d: int) -> list[str]:
+        """Document d's words (for tests and for mapping spans back to text)."""
+        lo, hi = self.offsets[d], self.offsets[d + 1]
+        return [bytes(self._data[s:e]).decode("utf-8") for s, e in zip(self.starts[lo:hi], self.ends[lo:hi])]
+
+
+def words(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, strip_punctuation: bool = True,
+          unicode_form: str | None = None) -> Words:
+    """Split every text into words and hash them, vectorized over the batch's bytes.
+
+    A word is a maximal run of characters that are not separators (see `_Separators`); with
+    `strip_punctuation`, "don't" is the two words "don" and "t", exactly as if punctuation
+    had been replaced by spaces. Word hashes equal `hash_strings` of the words."""
+    t = normalize_text(text, lowercase, unicode_form)
+    data_all, offsets = _string_buffers(t)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = data_all[lo:hi]
+    doc_bytes = offsets - lo
+    n = len(data)
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return Words(t, np.zeros(0, np.uint64), np.zeros(len(doc_bytes), np.int64), empty, empty, doc_bytes, data)
+    sep = _separator_bytes(data, strip_punctuation)
+    word = ~sep
+    # a word starts after a separator or at a document start, and ends before one or at a document end
+    before = np.empty(n, dtype=bool)
+    before[0] = True
+    before[1:] = sep[:-1]
+    inner_starts = doc_bytes[1:-1]
+    before[inner_starts[inner_starts < n]] = True
+    after = np.empty(n, dtype=bool)
+    after[-1] = True
+    after[:-1] = sep[1:]
+    inner_ends = doc_bytes[1:-1] - 1
+    after[inner_ends[inner_ends >= 0]] = True
+    starts = np.flatnonzero(word & before)
+    ends = np.flatnonzero(word & after) + 1
+    with np.errstate(over="ignore"):
+        prefix = np.empty(n + 1, dtype=np.uint64)
+        prefix[0] = 0
+        np.cumsum(data.astype(np.uint64) * _BYTE_POW_INV[n], out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * _BYTE_POW[n + 1][starts]
+        h += (ends - starts).astype(np.uint64) * _U(LEN_MIX)
+    word_offsets = np.searchsorted(starts, doc_bytes)
+    return Words(t, fmix64(h), word_offsets, starts, ends, doc_bytes, data)
 
 
 def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +296,8 @@ def window_hashes(word_hashes: np.ndarray, doc_offsets: np.ndarray, n: int) -> t
 def word_windows(text: pa.Array | pa.ChunkedArray, n: int, lowercase: bool = True, strip_punctuation: bool = True,
                  unicode_form: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalize, split, hash words, then hash word n-grams: (window hashes, offsets per doc)."""
-    hashes, offsets = word_hashes(normalize_text(text, lowercase, strip_punctuation, unicode_form))
-    return window_hashes(hashes, offsets, n)
+    w = words(text, lowercase, strip_punctuation, unicode_form)
+    return window_hashes(w.hashes, w.offsets, n)
 
 
 # ---- pure-Python restatements (for tests and for datasketch's `hashfunc`) ------------------
@@ -236,3 +327,28 @@ def py_window_hash(words: list[bytes]) -> int:
         acc = (acc + py_string_hash(w) * power) & MASK64
         power = (power * WORD_BASE_INV) & MASK64
     return _py_fmix64((acc + len(words) * LEN_MIX) & MASK64)
+
+
+def py_words(text: str, lowercase: bool = True, strip_punctuation: bool = True) -> list[str]:
+    """`words` restated: lowercase, then split on separator characters."""
+    import unicodedata
+
+    if lowercase:
+        text = text.lower()
+    wanted = ("Z", "P", "S") if strip_punctuation else ("Z",)
+    out, cur = [], []
+    for ch in text:
+        c = ord(ch)
+        if c < 0x80:
+            is_sep = c in ASCII_SPACE or (strip_punctuation and ch in ASCII_PUNCT.decode())
+        else:
+            is_sep = c == 0x85 or unicodedata.category(ch)[0] in wanted
+        if is_sep:
+            if cur:
+                out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
