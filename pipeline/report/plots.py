@@ -42,7 +42,25 @@ def to_svg(fig) -> str:
 def _integer_counts(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+
+
+def _si_ticks(axis) -> None:
+    """1.5k, 20M, 3G rather than an offset exponent beside the axis."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=5))
+    axis.set_major_formatter(EngFormatter(sep=""))
+
+
+def _plain_log_ticks(axis) -> None:
+    """Decades as plain numbers (1, 10, 1,000): no mathtext, whose parser dominates drawing time,
+    and no minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(base=10, numticks=6))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
 
 
 def _style_axes(ax) -> None:
@@ -123,9 +141,20 @@ def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | No
                           label=f"{g.label} ({g.values.size:,})")
             base = base + counts
         ax.set_xlim(binning.edges[0], binning.edges[-1])
-        ax.set_ylim(0, max(base.max() * 1.12, 1))
+        total = base.sum()
+        # one bin holding most documents (ratios that are usually 0) would flatten every other bin,
+        # including the removed ones: then counts go on a log axis
+        log_y = total > 0 and base.max() > 0.5 * total and np.count_nonzero(base) > 1
+        if log_y:
+            ax.set_yscale("log", nonpositive="clip")
+            ax.set_ylim(0.7, base.max() * 2.0)
+            _plain_log_ticks(ax.yaxis)
+            ylabel += " (log scale)"
+        else:
+            ax.set_ylim(0, max(base.max() * 1.12, 1))
         if binning.log:
             ax.set_xscale("log")
+            _plain_log_ticks(ax.xaxis)
         for value, name in ((lo_t, "min kept"), (hi_t, "max kept")):
             if value is not None:
                 ax.axvline(value, color=THRESHOLD, linestyle="--", linewidth=1.4)
@@ -139,7 +168,8 @@ def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | No
         xlabel += f"  [outliers in the edge bins: {', '.join(clipped)}]"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    _integer_counts(ax.yaxis)
+    if ax.get_yscale() == "linear":
+        _integer_counts(ax.yaxis)
     return to_svg(fig)
 
 
@@ -160,6 +190,7 @@ def funnel(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
             if np.isfinite(v) and top > 0:
                 ax.text(v + top * 0.01, yi, f"{100 * v / vals[0]:.1f}%" if vals[0] else "", va="center", fontsize=7.5)
         ax.set_xlim(0, top * 1.15 if top > 0 else 1)
+        _si_ticks(ax.xaxis)
         ax.set_xlabel(name)
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].invert_yaxis()
@@ -183,6 +214,7 @@ def hbar(labels: Sequence[str], stacks: Sequence[tuple[str, Sequence[float], str
         left += v
     if log:
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -201,6 +233,7 @@ def vbar(labels: Sequence[str], values: Sequence[float], xlabel: str, ylabel: st
     ax.bar(x, np.asarray(values, dtype=float), color=color)
     if log:
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
     ax.set_xticks(x, labels, fontsize=7.5, rotation=60 if len(labels) > 12 else 0, ha="right" if len(labels) > 12 else "center")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
