@@ -180,7 +180,7 @@ def test_cli_reports_errors_without_traceback(tmp_path):
                                                           steps=[{"wordsfilter": {}}, {"words_filter": {"min_words": -2}}]))
     proc = cli("validate", str(bad), cwd=ROOT)
     assert proc.returncode == 2
-    assert "steps[0]: unknown operator 'wordsfilter'; did you mean words_filter?" in proc.stderr
+    assert "steps[0]: unknown operator 'wordsfilter'; did you mean words_filter" in proc.stderr
     assert "steps[1].words_filter.min_words: must be >= 0" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from operators.base import TEXT, Filter, reasons_from_rules, with_column
 from operators.registry import register
+from operators.text.splitting import split_words, text_array
 
 
 class _RangeFilter(Filter):
@@ -59,7 +60,11 @@ class TextLengthFilter(_RangeFilter):
 
 @register
 class WordsFilter(_RangeFilter):
-    """Keep documents whose word count (whitespace-separated tokens) is within [min_words, max_words]."""
+    """Keep documents whose word count is within [min_words, max_words].
+
+    Words as the shared splitter counts them (`operators.text.splitting.split_words`, the same
+    count as the quality filters): whitespace-separated tokens without surrounding punctuation,
+    punctuation-only tokens not counted, each Han / kana character one word."""
 
     name = "words_filter"
     stat: ClassVar[str] = "word_count"
@@ -76,5 +81,5 @@ class WordsFilter(_RangeFilter):
         return self.min_words, self.max_words
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
-        words = pc.list_value_length(pc.utf8_split_whitespace(pc.fill_null(table.column(TEXT), "")))
-        return with_column(table, "word_count", words, pa.int64())
+        words = split_words(text_array(table)).counts()
+        return with_column(table, "word_count", pa.array(words, pa.int64()), pa.int64())
