@@ -160,3 +160,9 @@ def test_punctuation_set_is_unicode_category_p():
     chars = S.punctuation_chars()
     assert all(unicodedata.category(c).startswith("P") for c in chars)
     assert len(chars) == sum(unicodedata.category(chr(c)).startswith("P") for c in range(0x110000))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_ALPHABET), max_size=30).map("".join), min_size=1, max_size=6))
+def test_count_tokens_equals_str_split(texts):
+    assert S.count_tokens(arr(*texts)).tolist() == [len(t.split()) for t in texts]

@@ -30,8 +30,23 @@ def ids_within_docs(values: pa.Array | np.ndarray, parents: np.ndarray) -> tuple
     if len(codes) == 0:
         return codes, codes
     key = parents * (int(codes.max()) + 1) + codes
-    _, first, ids = np.unique(key, return_index=True, return_inverse=True)
-    return ids.reshape(-1), first
+    ids, first, _counts = group_keys(key)
+    return ids, first
+
+
+def group_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dense group id per element, index of each group's first element, size of each group).
+    Group ids follow the sorted key order, so they do not depend on element order. Like
+    np.unique(return_index, return_inverse, return_counts) but with an unstable sort (~2x faster)."""
+    order = np.argsort(key)
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
+    ids_sorted = np.cumsum(np.concatenate([[0], (sorted_key[1:] != sorted_key[:-1]).astype(np.int64)]))
+    ids = np.empty(len(key), dtype=np.int64)
+    ids[order] = ids_sorted
+    first = np.minimum.reduceat(order, starts)
+    counts = np.diff(np.concatenate([starts, [len(key)]]))
+    return ids, first, counts
 
 
 def repeated_pieces(pieces: Pieces) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +110,7 @@ class NgramIndex:
                 yield RepeatedNgrams(n, cand, cand, np.zeros(0, dtype=np.int64))
                 continue
             key = level[cand] * self.num_unit_ids + self.unit_ids[cand + n - 1]
-            _, inverse, group_count = np.unique(key, return_inverse=True, return_counts=True)
-            inverse = inverse.reshape(-1)
+            inverse, _first, group_count = group_keys(key)
             rep = group_count[inverse] > 1
             starts = cand[rep]
             group = inverse[rep]

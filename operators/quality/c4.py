@@ -19,7 +19,7 @@ from pydantic import Field
 from operators.base import TEXT, Mapper, with_column
 from operators.quality._common import Op, RuleFilter, add_columns
 from operators.registry import register
-from operators.text.splitting import Pieces, count_sentences, split_lines, split_tokens, text_array
+from operators.text.splitting import Pieces, count_sentences, count_tokens, split_lines, split_tokens, text_array
 
 # TFDS c4_utils: _POLICY_SUBSTRINGS
 POLICY_SUBSTRINGS = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"]
@@ -86,7 +86,7 @@ class C4LineCleaner(Mapper):
             ellipsis = _np(pc.ends_with(values, "..."))
             drop(~ends | ellipsis, "no_terminal_punct")
         if self.min_words_per_line > 0:
-            words = split_tokens(values).counts()
+            words = count_tokens(values)
             drop(words < self.min_words_per_line, "too_few_words")
         if self.remove_javascript_lines or self.remove_policy_lines:
             lower = pc.utf8_lower(values)

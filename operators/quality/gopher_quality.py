@@ -72,8 +72,8 @@ class GopherQualityFilter(RuleFilter):
         texts = text_array(table)
         words = split_words(texts)
         n_words = words.counts()
-        lengths = words.lengths()
         cps, char_offsets = codepoints(words.values)
+        lengths = np.diff(char_offsets)
         letters = segment_sum(char_class("L")[cps], char_offsets)  # letters per word
         hashes = _int(pc.count_substring(texts, "#"))
         ellipses = _int(pc.count_substring(texts, "...")) + _int(pc.count_substring(texts, "…"))

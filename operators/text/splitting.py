@@ -43,11 +43,15 @@ import pyarrow.compute as pc
 # split (a regex split is ~20x slower than the literal one).
 _OTHER_LINE_BREAKS = r"\r\n?|[\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]"
 _CJK_CHAR = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
-_SENTENCE_END_SPACED = (
+# str.isspace() as an RE2 class (RE2's \s is ASCII only)
+_WHITESPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+# A sentence ends after terminal punctuation (+ closing quotes/brackets) followed by whitespace,
+# or after full-width 。！？ (+ closers) with no whitespace needed; one regex pass marks both.
+_SENTENCE_END = (
     r"([.!?\x{2026}\x{203C}\x{2047}\x{2048}\x{2049}\x{FF0E}\x{FF01}\x{FF1F}]+"
-    r"[\"'\x{201D}\x{2019}\x{00BB}\x{300D}\x{300F})\]]*)[\s\x{3000}]+"
+    r"[\"'\x{201D}\x{2019}\x{00BB}\x{300D}\x{300F})\]]*)" + _WHITESPACE + "+"
+    r"|([\x{3002}\x{FF01}\x{FF1F}]+[\x{300D}\x{300F}\x{FF09}]*)"
 )
-_SENTENCE_END_FULLWIDTH = r"([\x{3002}\x{FF01}\x{FF1F}]+[\x{300D}\x{300F}\x{FF09}]*)"
 
 
 # ---- the pieces of a batch -----------------------------------------------------------------
@@ -216,11 +220,24 @@ def split_words(texts: pa.Array, *, strip_punctuation: bool = True, split_cjk: b
     one word per Han / Hiragana / Katakana character."""
     if split_cjk:
         texts = space_cjk(texts)
-    tokens = split_tokens(texts)
-    if not strip_punctuation or not len(tokens):
-        return tokens
+    if not strip_punctuation:
+        return split_tokens(texts)
+    tokens = _from_list_array(pc.utf8_split_whitespace(texts))
     stripped = tokens.with_values(pc.utf8_trim(tokens.values, characters=punctuation_chars()))
+    # one filter drops both Arrow's empty tokens and punctuation-only ones
     return stripped.filter(_int64(pc.binary_length(stripped.values)) > 0)
+
+
+def count_tokens(strings: pa.Array) -> np.ndarray:
+    """Whitespace-separated tokens per string (== len(s.split())), without building them."""
+    cps, offsets = codepoints(strings)
+    if len(cps) == 0:
+        return np.zeros(len(offsets) - 1, dtype=np.int64)
+    space = whitespace_table()[cps]
+    starts = ~space
+    starts[1:] &= space[:-1]
+    starts[offsets[:-1][np.diff(offsets) > 0]] = ~space[offsets[:-1][np.diff(offsets) > 0]]
+    return segment_sum(starts, offsets)
 
 
 def space_cjk(texts: pa.Array) -> pa.Array:
@@ -236,8 +253,7 @@ def space_cjk(texts: pa.Array) -> pa.Array:
 def split_sentences(texts: pa.Array) -> Pieces:
     """Sentences (see the module docstring); a line break always ends one."""
     lines = split_lines(texts)
-    marked = pc.replace_substring_regex(lines.values, _SENTENCE_END_SPACED, "\\1\n")
-    marked = pc.replace_substring_regex(marked, _SENTENCE_END_FULLWIDTH, "\\1\n")
+    marked = pc.replace_substring_regex(lines.values, _SENTENCE_END, "\\1\\2\n")
     per_line = _from_list_array(pc.split_pattern(marked, "\n"))
     # sentences of line l belong to the document of line l
     doc_counts = segment_sum(per_line.counts(), lines.offsets)
