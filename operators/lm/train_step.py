@@ -1,0 +1,135 @@
+"""`train_lm`: the recipe step that trains a perplexity model (SentencePiece + n-gram) that a
+later `perplexity_filter` uses as `artifact:<artifact>`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+from pydantic import Field
+
+from operators.base import DOC_KEY, TEXT, GlobalOperator, Stage, StageContext, StepResult
+from operators.lm import artifacts
+from operators.registry import register
+
+LANG = "lang"
+
+
+def bottom_k_sample(batches: Iterator[pa.Table], k: int, seed: int) -> list[str]:
+    """The k documents with the smallest seeded hash of their `_doc_key`: the same sample
+    whatever the batching or the number of workers, in bounded memory."""
+    keep_h = np.zeros(0, np.uint64)
+    keep_t: list[str] = []
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        keys = batch.column(DOC_KEY).to_numpy()
+        h = np.fromiter((xxhash.xxh64_intdigest(int(x).to_bytes(8, "little", signed=True), seed) for x in keys),
+                        dtype=np.uint64, count=len(keys))
+        all_h = np.concatenate([keep_h, h])
+        all_t = keep_t + [t or "" for t in batch.column(TEXT).to_pylist()]
+        if len(all_h) > k:
+            order = np.argsort(all_h, kind="stable")[:k]
+            order.sort()
+            all_h = all_h[order]
+            all_t = [all_t[i] for i in order]
+        keep_h, keep_t = all_h, all_t
+    order = np.argsort(keep_h, kind="stable")
+    return [keep_t[i] for i in order]
+
+
+@register
+class TrainLM(GlobalOperator):
+    """Train a perplexity model: CCNet normalization, SentencePiece (unigram), and an
+    interpolated modified Kneser-Ney n-gram model (order 5, as CCNet) with this project's own
+    estimator, written as ARPA; plus the 30th/60th perplexity percentiles of a sample of this
+    step's input (CCNet's head/middle/tail cutoffs) saved beside the model.
+
+    Trains on `reference` (Parquet/JSONL path, glob or list; e.g. Wikipedia-like or curated
+    text), or, when it is null, on this step's input documents. Rows with a `lang` column of
+    another language than `lang` are skipped. The model goes to the run's
+    `artifacts/<artifact>/`; a later `perplexity_filter` names it `artifact:<artifact>`.
+    Documents pass through unchanged.
+    """
+
+    name = "train_lm"
+    artifact: str = Field("lm", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+                          description="folder under the run's artifacts (the filter's artifact:<name>)")
+    lang: str = Field("en", description="language of the model; rows whose lang column differs are skipped")
+    reference: str | list[str] | None = Field(None, description="reference text (path/glob/list); null = this step's input")
+    reference_text_column: str = Field("text", description="text column of the reference files")
+    reference_where: dict[str, list[str]] | None = Field(
+        None, description="keep reference rows whose column value is listed, e.g. {source: [wikitext2]}")
+    order: int = Field(5, ge=1, le=10, description="n-gram order (CCNet: 5)")
+    vocab_size: int = Field(32000, ge=100, le=1_000_000, description="SentencePiece vocabulary (fewer on small text)")
+    sp_model_type: Literal["unigram", "bpe"] = Field("unigram", description="SentencePiece model type")
+    sp_sentences: int = Field(100_000, ge=100, description="lines sampled (seeded) to train SentencePiece")
+    estimator: Literal["own", "lmplz", "auto"] = Field(
+        "own", description="own estimator, KenLM's lmplz, or lmplz when found")
+    binary: bool = Field(False, description="also write KenLM's binary format (needs build_binary)")
+    cutoff_documents: int = Field(10_000, ge=10, description="documents of this step's input sampled for the percentiles")
+    seed: int = Field(0, description="seed of every sample")
+
+    def stages(self) -> list[Stage]:
+        return [Stage("train", "global", self._train)]
+
+    def bind(self, ctx: StageContext) -> None:
+        super().bind(ctx)
+        artifacts.set_run_artifacts(ctx.artifacts)
+
+    def folder(self, ctx: StageContext) -> Path:
+        if ctx.artifacts is None:
+            raise RuntimeError("train_lm: the executor gave no artifacts folder")
+        return ctx.artifacts / self.artifact
+
+    def _of_lang(self, batch: pa.Table) -> pa.Table:
+        if LANG in batch.column_names and batch.num_rows:
+            return batch.filter(pc.equal(pc.fill_null(batch.column(LANG).cast(pa.string()), ""), self.lang))
+        return batch
+
+    def _input_batches(self, ctx: StageContext) -> Iterator[pa.Table]:
+        for shard in ctx.iter_shards():
+            for batch in shard.batches():
+                yield self._of_lang(batch)
+
+    def _reference_texts(self) -> Iterator[str]:
+        from pipeline.io.readers import list_shards, read_shard
+        from pipeline.recipe import InputSpec
+
+        spec = InputSpec(path=self.reference, text_column=self.reference_text_column)
+        for shard in list_shards(spec):
+            for batch in read_shard(shard, spec):
+                batch = self._of_lang(batch)
+                for column, allowed in (self.reference_where or {}).items():
+                    if column not in batch.column_names:
+                        raise ValueError(f"train_lm: reference_where names column {column!r}, which {shard.path} lacks "
+                                         f"(columns: {', '.join(batch.column_names)})")
+                    batch = batch.filter(pc.is_in(batch.column(column).cast(pa.string()),
+                                                  value_set=pa.array(allowed, pa.string())))
+                yield from (t or "" for t in batch.column(TEXT).to_pylist())
+
+    def _train(self, ctx: StageContext) -> None:
+        from operators.lm.training import LMConfig, train_language_model
+
+        artifacts.set_run_artifacts(ctx.artifacts)
+        config = LMConfig(order=self.order, vocab_size=self.vocab_size, model_type=self.sp_model_type,
+                          sp_sentences=self.sp_sentences, estimator=self.estimator, binary=self.binary,
+                          seed=self.seed, lang=self.lang)
+        cutoff_texts = bottom_k_sample(self._input_batches(ctx), self.cutoff_documents, self.seed)
+        if self.reference is None:
+            texts = (t or "" for b in self._input_batches(ctx) for t in b.column(TEXT).to_pylist())
+        else:
+            texts = self._reference_texts()
+        report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts,
+                                      workdir=ctx.workdir / "train")
+        ctx.metrics["train_lm:documents"] += report.documents
+        ctx.metrics["train_lm:tokens"] += report.tokens
+
+    def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
+        artifacts.set_run_artifacts(ctx.artifacts)
+        return StepResult(table)

@@ -1,0 +1,255 @@
+"""Training a perplexity model from reference documents: CCNet normalization, SentencePiece,
+the n-gram model (own estimator, or lmplz), and percentile cutoffs, all in one folder.
+
+A model folder holds:
+  sp.model       SentencePiece model (trained on the normalized text)
+  lm.arpa        the n-gram model (and lm.binary when KenLM's build_binary made one)
+  cutoffs.json   perplexity percentiles (30th, 60th: CCNet's head/middle/tail) of a sample
+  model.json     what was trained, how, on how much text
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from operators.lm.normalize import document_lines, normalize_lines
+
+SPLIT_BATCH_LINES = 20_000
+
+
+@dataclass
+class LMConfig:
+    """Training settings; defaults follow CCNet (order 5, unigram SentencePiece)."""
+
+    order: int = 5
+    vocab_size: int = 32000
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    sp_sentences: int = 100_000  # lines sampled (seeded) to train SentencePiece on
+    character_coverage: float = 0.9999
+    estimator: Literal["own", "lmplz", "auto"] = "own"
+    binary: bool = False
+    seed: int = 0
+    lang: str = "en"
+    percentiles: tuple[int, ...] = (30, 60)  # CCNet's head / middle / tail cutoffs
+    chunk_tokens: int = 4_000_000
+    sp_threads: int = 1  # more is faster but not bit-identical between runs
+
+
+@dataclass
+class TrainReport:
+    folder: str
+    lang: str
+    order: int
+    documents: int = 0
+    lines: int = 0
+    tokens: int = 0
+    vocab_size: int = 0
+    ngrams: list[int] = field(default_factory=list)
+    estimator: str = "own"
+    discounts: list[list[float]] = field(default_factory=list)
+    fallback_discount_orders: list[int] = field(default_factory=list)
+    cutoffs: dict[str, float] = field(default_factory=dict)
+    cutoff_documents: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingError(ValueError):
+    """The reference text cannot make a model."""
+
+
+def _normalized_lines(texts: Iterable[str], sink, report: TrainReport, sample: list[str], rng: random.Random,
+                      sample_size: int) -> None:
+    """Normalize documents line by line into `sink` (a text file, one line per line) and keep a
+    seeded reservoir sample of lines for SentencePiece."""
+    batch: list[str] = []
+    seen = 0
+
+    def flush() -> None:
+        nonlocal seen
+        lines, _ = document_lines(batch)
+        for line in normalize_lines(lines):
+            if not line or line.isspace():
+                continue
+            sink.write(line)
+            sink.write("\n")
+            report.lines += 1
+            if len(sample) < sample_size:
+                sample.append(line)
+            else:
+                j = rng.randrange(seen + 1)
+                if j < sample_size:
+                    sample[j] = line
+            seen += 1
+        batch.clear()
+
+    for text in texts:
+        report.documents += 1
+        batch.append(text or "")
+        if len(batch) >= 2000:
+            flush()
+    if batch:
+        flush()
+
+
+def _read_lines(path: Path, batch: int = SPLIT_BATCH_LINES) -> Iterator[list[str]]:
+    buf: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            buf.append(line.rstrip("\n"))
+            if len(buf) >= batch:
+                yield buf
+                buf = []
+    if buf:
+        yield buf
+
+
+def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | None = None,
+                         cutoff_texts: Iterable[str] | None = None, workdir: Path | None = None) -> TrainReport:
+    """Train SentencePiece + an n-gram model on `texts` (documents) into `folder`.
+
+    Cutoffs (percentiles of document perplexity) come from `cutoff_texts`, a sample of the
+    corpus to be filtered, as CCNet computed them; without it, from the first 10,000 training
+    documents (then head/middle/tail are relative to the reference text itself)."""
+    import sentencepiece as spm
+
+    from operators.lm import kenlm_tools
+    from operators.lm.arpa import write_arpa
+    from operators.lm.kneser_ney import estimate
+    from operators.lm.sentencepiece_train import train_sentencepiece
+    from operators.lm.spool import TokenSpool, flat_from_lists
+
+    config = config or LMConfig()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    own_work = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="train-lm-")) if own_work else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    report = TrainReport(folder=str(folder), lang=config.lang, order=config.order, config=asdict(config))
+    t0 = time.perf_counter()
+    try:
+        # 1. normalize to a text file, sampling lines for SentencePiece
+        head_docs: list[str] = []
+
+        def keep_head(it: Iterable[str]) -> Iterator[str]:
+            for t in it:
+                if cutoff_texts is None and len(head_docs) < 10_000:
+                    head_docs.append(t or "")
+                yield t or ""
+
+        sample: list[str] = []
+        normalized = work / "normalized.txt"
+        with open(normalized, "w", encoding="utf-8") as sink:
+            _normalized_lines(keep_head(texts), sink, report, sample, random.Random(config.seed), config.sp_sentences)
+        if report.lines == 0:
+            raise TrainingError(f"no text to train on: {report.documents} documents, none with any text after "
+                                "normalization")
+        report.seconds["normalize"] = time.perf_counter() - t0
+
+        # 2. SentencePiece
+        t1 = time.perf_counter()
+        sp_path = train_sentencepiece(sample, work / "sp", vocab_size=config.vocab_size, model_type=config.model_type,
+                                      character_coverage=config.character_coverage, seed=config.seed,
+                                      threads=config.sp_threads)
+        del sample
+        sp = spm.SentencePieceProcessor(model_file=str(sp_path))
+        report.vocab_size = sp.get_piece_size()
+        report.seconds["sentencepiece"] = time.perf_counter() - t1
+
+        # 3. encode, then estimate
+        t2 = time.perf_counter()
+        estimator = config.estimator
+        if estimator == "auto":
+            estimator = "lmplz" if kenlm_tools.find_tool("lmplz") else "own"
+        report.estimator = estimator
+        arpa_tmp = work / "lm.arpa"
+        vocab = ["<unk>", "<s>", "</s>", *(sp.id_to_piece(i) for i in range(3, sp.get_piece_size()))]
+        if estimator == "lmplz":
+            pieces_txt = work / "pieces.txt"
+            with open(pieces_txt, "w", encoding="utf-8") as out:
+                for lines in _read_lines(normalized):
+                    for ids in sp.encode(lines, out_type=int):
+                        words = [vocab[i] for i in ids if i]  # unknown pieces dropped, as below
+                        report.tokens += len(words)
+                        out.write(" ".join(words))
+                        out.write("\n")
+            kenlm_tools.run_lmplz(pieces_txt, arpa_tmp, config.order, work)
+        else:
+            spool = TokenSpool(work / "spool", chunk_tokens=config.chunk_tokens)
+            for lines in _read_lines(normalized):
+                flat, lengths = flat_from_lists(sp.encode(lines, out_type=int))
+                # SentencePiece's unknown piece (id 0) is no word; dropped like lmplz --skip_symbols
+                if (flat == 0).any():
+                    keep = flat != 0
+                    sentence = np.repeat(np.arange(len(lengths)), lengths)
+                    lengths = np.bincount(sentence[keep], minlength=len(lengths))
+                    flat = flat[keep]
+                spool.add(flat, lengths)
+            spool.close()
+            report.tokens = spool.tokens
+            model = estimate(spool, config.order, work / "count")
+            write_arpa(model, vocab, arpa_tmp)
+            report.ngrams = model.counts()
+            report.order = model.order
+            report.discounts = [list(d.d[1:]) for d in model.discounts]
+            report.fallback_discount_orders = [n + 1 for n, d in enumerate(model.discounts) if d.fallback]
+            spool.cleanup()
+        report.seconds["estimate"] = time.perf_counter() - t2
+
+        # 4. move into place; binary if asked
+        shutil.copyfile(sp_path, folder / "sp.model")
+        shutil.move(arpa_tmp, folder / "lm.arpa")
+        if config.binary:
+            kenlm_tools.run_build_binary(folder / "lm.arpa", folder / "lm.binary")
+        if not report.ngrams:
+            report.ngrams = _arpa_counts(folder / "lm.arpa")
+
+        # 5. cutoffs from a sample
+        t3 = time.perf_counter()
+        from operators.lm.scoring import PerplexityModel
+
+        scorer = PerplexityModel(folder, with_cutoffs=False)
+        sample_texts = head_docs if cutoff_texts is None else [t or "" for t in cutoff_texts]
+        pp = scorer.perplexity(sample_texts)
+        pp = pp[np.isfinite(pp)]
+        report.cutoff_documents = int(len(pp))
+        if len(pp):
+            report.cutoffs = {str(p): float(np.percentile(pp, p)) for p in config.percentiles}
+        cutoffs = {"percentiles": report.cutoffs, "documents": report.cutoff_documents,
+                   "source": "reference documents" if cutoff_texts is None else "cutoff sample"}
+        _write_json(folder / "cutoffs.json", cutoffs)
+        report.seconds["cutoffs"] = time.perf_counter() - t3
+        report.seconds["total"] = time.perf_counter() - t0
+        _write_json(folder / "model.json", asdict(report))
+        return report
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _arpa_counts(path: Path) -> list[int]:
+    counts = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                counts.append(int(line.split("=")[1]))
+            elif line.startswith("\\1-grams"):
+                break
+    return counts
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
