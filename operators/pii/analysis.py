@@ -31,7 +31,7 @@ class PIIAnalysisError(RuntimeError):
     """A presidio recognizer failed. The original message is withheld: it may quote the text."""
 
 
-def _withheld(what: str, exc: Exception) -> PIIAnalysisError:
+def withheld(what: str, exc: Exception) -> PIIAnalysisError:
     """The error to raise instead of `exc`: its type and where it happened, not its message."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
@@ -89,7 +89,7 @@ class PIIAnalyzer:
         try:
             return rec.analyze(text=text, entities=[entity], nlp_artifacts=None)
         except Exception as exc:
-            raise _withheld(f"presidio {rec.name}", exc) from None
+            raise withheld(f"presidio {rec.name}", exc) from None
 
     def _with_context(self, text: str, results: list[Any]) -> list[Any]:
         """presidio's context boost, each result looked up in a short piece of `text` that
@@ -110,7 +110,7 @@ class PIIAnalyzer:
                 boosted = rec.enhance_using_context(piece, [r], [], artifacts, None)
                 boosted = self.enhancer.enhance_using_context(piece, boosted, artifacts, [rec], None)
             except Exception as exc:
-                raise _withheld("presidio context enhancement", exc) from None
+                raise withheld("presidio context enhancement", exc) from None
             for b in boosted:
                 b.start += s
                 b.end += s
@@ -139,7 +139,7 @@ class PIIAnalyzer:
             try:
                 verdict = rec is not None and bool(rec.analyze(text=cluster, entities=["PHONE_NUMBER"], nlp_artifacts=None))
             except Exception as exc:
-                raise _withheld(f"presidio {rec.name}", exc) from None
+                raise withheld(f"presidio {rec.name}", exc) from None
             if len(self._phone_verdicts) >= 200_000:
                 self._phone_verdicts.clear()
             self._phone_verdicts[cluster] = verdict
@@ -262,7 +262,7 @@ class PIIAnalyzer:
                     if r.score >= self.threshold:
                         out[i].append(Finding(r.start + offset, r.end + offset, r.entity_type, r.score))
         except Exception as exc:
-            raise _withheld("spaCy NER", exc) from None
+            raise withheld("spaCy NER", exc) from None
         for findings in out:
             findings.sort()
         return out

@@ -43,7 +43,7 @@ TEXT_TRIGGERS: dict[str, str] = {
     "EMAIL_ADDRESS": r"@",
     # every IPv6 form has "::" or two "hex:" groups in a row, so ":" then ":" or "hex:"
     "IP_ADDRESS": r":(?::|[0-9A-Fa-f]{1,4}:)",
-    "IBAN_CODE": r"[A-Z]{2}[0-9]{2}[ -]?[A-Z0-9]{4}",
+    "IBAN_CODE": r"(?i)[A-Z]{2}[0-9]{2}[ -]?[A-Z0-9]{4}",
     "URL": r"(?i)[a-z0-9.\-][.][a-z]{2}",
 }
 # ...and inside digit clusters with enough digits (their separators are phone punctuation).

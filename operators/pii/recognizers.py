@@ -23,6 +23,8 @@ NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME")
 NER_EXTRA = "pip install 'pipeline-llm-data[ner]'"
 # presidio's PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS (presidio-analyzer 2.2.366).
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+# RecognizerRegistry's global_regex_flags default: re.DOTALL | re.MULTILINE | re.IGNORECASE.
+PRESIDIO_REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
 ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 
@@ -67,7 +69,9 @@ def pattern_recognizers(entities: list[str], phone_regions: list[str], phone_len
         "PHONE_NUMBER": lambda: phone_recognizer(tuple(phone_regions), phone_leniency),
         "IP_ADDRESS": IpRecognizer,
         "CREDIT_CARD": CreditCardRecognizer,
-        "IBAN_CODE": IbanRecognizer,
+        # presidio's registry sets these flags on every predefined pattern recognizer; IbanRecognizer's
+        # own default lacks IGNORECASE, so built directly it would miss lower-case IBANs
+        "IBAN_CODE": lambda: IbanRecognizer(regex_flags=PRESIDIO_REGEX_FLAGS),
         "US_SSN": UsSsnRecognizer,
         "URL": UrlRecognizer,
     }
