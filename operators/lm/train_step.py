@@ -9,15 +9,13 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
 from operators.base import DOC_KEY, TEXT, GlobalOperator, Stage, StageContext, StepResult
 from operators.lm import artifacts
+from operators.lm.reference import iter_texts, of_lang
 from operators.registry import register
-
-LANG = "lang"
 
 
 def bottom_k_sample(batches: Iterator[pa.Table], k: int, seed: int) -> list[str]:
@@ -87,31 +85,10 @@ class TrainLM(GlobalOperator):
             raise RuntimeError("train_lm: the executor gave no artifacts folder")
         return ctx.artifacts / self.artifact
 
-    def _of_lang(self, batch: pa.Table) -> pa.Table:
-        if LANG in batch.column_names and batch.num_rows:
-            return batch.filter(pc.equal(pc.fill_null(batch.column(LANG).cast(pa.string()), ""), self.lang))
-        return batch
-
     def _input_batches(self, ctx: StageContext) -> Iterator[pa.Table]:
         for shard in ctx.iter_shards():
             for batch in shard.batches():
-                yield self._of_lang(batch)
-
-    def _reference_texts(self) -> Iterator[str]:
-        from pipeline.io.readers import list_shards, read_shard
-        from pipeline.recipe import InputSpec
-
-        spec = InputSpec(path=self.reference, text_column=self.reference_text_column)
-        for shard in list_shards(spec):
-            for batch in read_shard(shard, spec):
-                batch = self._of_lang(batch)
-                for column, allowed in (self.reference_where or {}).items():
-                    if column not in batch.column_names:
-                        raise ValueError(f"train_lm: reference_where names column {column!r}, which {shard.path} lacks "
-                                         f"(columns: {', '.join(batch.column_names)})")
-                    batch = batch.filter(pc.is_in(batch.column(column).cast(pa.string()),
-                                                  value_set=pa.array(allowed, pa.string())))
-                yield from (t or "" for t in batch.column(TEXT).to_pylist())
+                yield of_lang(batch, self.lang)
 
     def _train(self, ctx: StageContext) -> None:
         from operators.lm.training import LMConfig, train_language_model
@@ -124,7 +101,7 @@ class TrainLM(GlobalOperator):
         if self.reference is None:
             texts = (t or "" for b in self._input_batches(ctx) for t in b.column(TEXT).to_pylist())
         else:
-            texts = self._reference_texts()
+            texts = iter_texts(self.reference, self.reference_text_column, self.reference_where, self.lang)
         report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts,
                                       workdir=ctx.workdir / "train")
         ctx.metrics["train_lm:documents"] += report.documents

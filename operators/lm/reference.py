@@ -1,0 +1,54 @@
+"""Reading reference documents (Parquet/JSONL paths or globs) for training, with row filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators.base import TEXT
+
+LANG = "lang"
+
+
+def of_lang(batch: pa.Table, lang: str | None) -> pa.Table:
+    """Rows of `lang` when the batch has a `lang` column (all rows otherwise)."""
+    if lang is not None and LANG in batch.column_names and batch.num_rows:
+        return batch.filter(pc.equal(pc.fill_null(batch.column(LANG).cast(pa.string()), ""), lang))
+    return batch
+
+
+def where(batch: pa.Table, conditions: dict[str, list[str]] | None, where_from: str) -> pa.Table:
+    """Rows whose `column` value is one of the listed values, for every condition."""
+    for column, allowed in (conditions or {}).items():
+        if column not in batch.column_names:
+            raise ValueError(f"{where_from} lacks column {column!r} named in a row filter "
+                             f"(columns: {', '.join(batch.column_names)})")
+        batch = batch.filter(pc.is_in(pc.fill_null(batch.column(column).cast(pa.string()), ""),
+                                      value_set=pa.array(allowed, pa.string())))
+    return batch
+
+
+def iter_texts(paths: str | list[str], text_column: str = "text", conditions: dict[str, list[str]] | None = None,
+               lang: str | None = None, batch_size: int = 1000) -> Iterator[str]:
+    """Texts of the documents under `paths` (Parquet/JSONL, local or s3), filtered."""
+    from pipeline.io.readers import list_shards, read_shard
+    from pipeline.recipe import InputSpec
+
+    spec = InputSpec(path=paths, text_column=text_column, batch_size=batch_size)
+    for shard in list_shards(spec):
+        for batch in read_shard(shard, spec):
+            batch = where(of_lang(batch, lang), conditions, shard.path)
+            yield from (t or "" for t in batch.column(TEXT).to_pylist())
+
+
+def parse_where(items: list[str]) -> dict[str, list[str]]:
+    """['source=bbc_news,wikitext2', 'lang=en'] -> {'source': ['bbc_news', 'wikitext2'], 'lang': ['en']}."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        column, sep, values = item.partition("=")
+        if not sep or not column or not values:
+            raise ValueError(f"--where {item!r}: expected COLUMN=VALUE[,VALUE...]")
+        out.setdefault(column.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
+    return out

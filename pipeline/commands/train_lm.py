@@ -1,0 +1,65 @@
+"""`pipeline train-lm`: train a perplexity model (CCNet normalization, SentencePiece, modified
+Kneser-Ney n-gram model as ARPA, percentile cutoffs) from reference documents."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_train_lm(args: argparse.Namespace) -> int:
+    from operators.lm.reference import iter_texts, parse_where
+    from operators.lm.training import LMConfig, TrainingError, train_language_model
+    from pipeline.cli import _fail, out
+
+    try:
+        conditions = parse_where(args.where)
+        cutoff_conditions = parse_where(args.cutoff_where)
+    except ValueError as exc:
+        return _fail(str(exc))
+    config = LMConfig(order=args.order, vocab_size=args.vocab_size, model_type=args.model_type,
+                      sp_sentences=args.sp_sentences, estimator=args.estimator, binary=args.binary,
+                      seed=args.seed, lang=args.lang)
+    texts = iter_texts(args.input, args.text_column, conditions, args.lang)
+    cutoff_texts = None
+    if args.cutoff_input:
+        sample = iter_texts(args.cutoff_input, args.text_column, cutoff_conditions, args.lang)
+        cutoff_texts = [t for _, t in zip(range(args.cutoff_documents), sample)]
+    try:
+        report = train_language_model(texts, Path(args.out), config, cutoff_texts=cutoff_texts)
+    except TrainingError as exc:
+        return _fail(str(exc))
+    out.print(f"[green]trained[/] {args.out}: {report.documents:,} documents, {report.lines:,} lines, "
+              f"{report.tokens:,} tokens, vocabulary {report.vocab_size:,}, n-grams {report.ngrams}, "
+              f"estimator {report.estimator}, {report.seconds['total']:.1f} s")
+    if report.cutoffs:
+        out.print("perplexity cutoffs (" + ", ".join(f"p{k}={v:.1f}" for k, v in report.cutoffs.items())
+                  + f") from {report.cutoff_documents:,} documents")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train-lm", help="train a perplexity model (SentencePiece + n-gram) from reference text",
+        description="Normalize reference documents as CCNet does, train a SentencePiece model and an interpolated "
+                    "modified Kneser-Ney n-gram model (ARPA, loadable by KenLM), and save perplexity percentiles "
+                    "(30th, 60th) of a sample beside them. Use the folder with the perplexity_filter operator.")
+    p.add_argument("input", nargs="+", help="reference documents: Parquet/JSONL files, folders or globs")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--where", action="append", default=[], metavar="COLUMN=V1,V2",
+                   help="keep rows whose COLUMN is one of the values (repeatable), e.g. source=bbc_news,wikitext2")
+    p.add_argument("--lang", default="en", help="model language; rows with another `lang` value are skipped")
+    p.add_argument("--order", type=int, default=5, help="n-gram order (default 5, as CCNet)")
+    p.add_argument("--vocab-size", type=int, default=32000, help="SentencePiece vocabulary (smaller on small text)")
+    p.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram", help="SentencePiece model type")
+    p.add_argument("--sp-sentences", type=int, default=100_000, help="lines sampled to train SentencePiece")
+    p.add_argument("--estimator", choices=["own", "lmplz", "auto"], default="own",
+                   help="own estimator (default), KenLM's lmplz, or lmplz when found")
+    p.add_argument("--binary", action="store_true", help="also write KenLM's binary format (needs build_binary)")
+    p.add_argument("--cutoff-input", nargs="+", default=None,
+                   help="a sample of the corpus to filter, for the percentile cutoffs (default: the reference)")
+    p.add_argument("--cutoff-where", action="append", default=[], metavar="COLUMN=V1,V2")
+    p.add_argument("--cutoff-documents", type=int, default=10_000, help="documents of --cutoff-input to use")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train_lm)
