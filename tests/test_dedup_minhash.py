@@ -227,4 +227,4 @@ def test_python_api_and_parameter_checks():
         MinHashDedup(bands=20, rows=10, num_perm=128)
     with pytest.raises(ValueError):
         MinHashDedup(bands=4)
-    assert MinHashDedup().band_params() == (9, 13)
+    assert MinHashDedup().band_params() == (16, 8)
