@@ -66,8 +66,11 @@ def hf_decoder(kind: str, byte_fallback: bool) -> Any:
     if kind == "byte_level":
         return d.ByteLevel()
     if kind == "metaspace":
-        meta = d.Metaspace(replacement=META, prepend_scheme="first")
-        return d.Sequence([d.ByteFallback(), d.Fuse(), meta]) if byte_fallback else meta
+        if not byte_fallback:
+            return d.Metaspace(replacement=META, prepend_scheme="first")
+        # bytes must be fused into characters before "▁" handling; the Metaspace decoder drops
+        # every "▁" of a fused token, so spaces are restored by Replace and the prefix stripped
+        return d.Sequence([d.Replace(META, " "), d.ByteFallback(), d.Fuse(), d.Strip(" ", 1, 0)])
     return d.WordPiece(prefix="##", cleanup=True)
 
 

@@ -82,7 +82,12 @@ def spm_rule(op: TrainTokenizer) -> str:
 
 
 def train_sentencepiece(op: TrainTokenizer, batches: Iterable[list[str]], prefix: Path) -> Path:
-    """Train; write `<prefix>.model` and `<prefix>.vocab`; return the .model path."""
+    """Train; write `<prefix>.model` and `<prefix>.vocab` (piece, tab, score); return the .model path.
+
+    The model goes through `model_writer` rather than `model_prefix`: SentencePiece records the
+    prefix path inside the model, which would make identical trainings differ by their folder."""
+    import io
+
     import sentencepiece as spm
 
     specials = list(op.special_tokens or [])
@@ -99,9 +104,10 @@ def train_sentencepiece(op: TrainTokenizer, batches: Iterable[list[str]], prefix
     spm.set_random_generator_seed(op.seed)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     hf_unigram = op.algorithm == "unigram"
+    model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=sentences(batches),
-        model_prefix=str(prefix),
+        model_writer=model,
         model_type="bpe" if op.algorithm == "sentencepiece_bpe" else "unigram",
         vocab_size=op.vocab_size,
         character_coverage=op.character_coverage,
@@ -121,7 +127,12 @@ def train_sentencepiece(op: TrainTokenizer, batches: Iterable[list[str]], prefix
         minloglevel=2,
         **ids,
     )
-    return prefix.with_suffix(".model")
+    model_path = prefix.with_suffix(".model")
+    model_path.write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    lines = (f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size()))
+    prefix.with_suffix(".vocab").write_text("".join(lines), encoding="utf-8")
+    return model_path
 
 
 # ---- reading the model file ---------------------------------------------------------------
