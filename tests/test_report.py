@@ -25,7 +25,7 @@ from tests.test_report_fixtures import PLANTED, funnel_rows, png_colours, recipe
 def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     corpus = write_corpus(root / "in")
-    recipe = validate_recipe(recipe_dict(f"{corpus}/part-*", str(root / "out")))
+    recipe = validate_recipe(recipe_dict(f"{corpus}/part-*", str(root / "out"), workers=1))
     result = run_recipe(recipe)
     path = write_report(result.out)
     return result, path, path.read_text(encoding="utf-8")
@@ -149,3 +149,14 @@ def test_sampled_histograms_keep_group_proportions(tmp_path):
     ratio = scan.values["x"]["kept"].size / scan.values["x"]["step1"].size
     assert 2.6 < ratio < 3.4
     assert Path(a).exists()
+
+
+def test_report_of_a_run_without_steps_or_removals(tmp_path):
+    corpus = write_corpus(tmp_path / "in", shards=1, per_shard=30)
+    data = recipe_dict(f"{corpus}/part-0.parquet", str(tmp_path / "out"), workers=1)
+    data["steps"] = []
+    result = run_recipe(validate_recipe(data))
+    html = write_report(result.out).read_text(encoding="utf-8")
+    rows = funnel_rows(html)
+    assert rows["input"]["documents-in"] == rows["output"]["documents-out"] == result.stats["output"]["documents"]
+    assert "The run added no numeric statistic columns." in html and "No documents were removed." in html

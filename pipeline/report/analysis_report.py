@@ -104,10 +104,10 @@ def _study_table(a: Analysis, st: ThresholdStudy) -> str:
     step = a.steps[st.step]
     rows, attrs = [], []
     for c in st.candidates:
-        rows.append([f"{st.side} kept {fmt_num(c.value)}", c.origin, fmt_int(c.removed_alone), fmt_pct(c.removed_alone, n),
+        rows.append([f"{'≥' if st.side == 'min' else '≤'} {fmt_num(c.value)}", c.origin, fmt_int(c.removed_alone), fmt_pct(c.removed_alone, n),
                      fmt_int(c.removed_after), fmt_pct(c.removed_after, step.documents_in)])
         attrs.append({"class": "configured"} if c.origin == "configured" else {})
-    return table(["candidate", "from", "removes alone", "% of sample", "after earlier steps", "% of step input"],
+    return table(["keep if", "from", "removes alone", "% of sample", "after earlier steps", "% of step input"],
                  rows, numeric=(2, 3, 4, 5), row_attrs=attrs,
                  caption=f"{st.column}: documents this one rule would remove ({'below' if st.side == 'min' else 'above'} the value)")
 

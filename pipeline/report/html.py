@@ -114,6 +114,7 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
 caption { text-align: left; color: var(--muted); padding-bottom: 4px; }
 th, td { border: 1px solid var(--line); padding: 3px 8px; vertical-align: top; }
+td.num { white-space: nowrap; }
 th { background: var(--band); text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: 600; background: #fbfcfd; }

@@ -155,11 +155,18 @@ def histogram(column: str, groups: Sequence[Group], thresholds: tuple[float | No
         if binning.log:
             ax.set_xscale("log")
             _plain_log_ticks(ax.xaxis)
+        left, right = binning.edges[0], binning.edges[-1]
         for value, name in ((lo_t, "min kept"), (hi_t, "max kept")):
             if value is not None:
                 ax.axvline(value, color=THRESHOLD, linestyle="--", linewidth=1.4)
+                if binning.log:
+                    at = math.log(value / left) / math.log(right / left) if value > 0 else 0.0
+                else:
+                    at = (value - left) / (right - left)
+                near_right = at > 0.75  # label on the line's left so it stays inside the plot
                 ax.annotate(f"{name} {value:g}", xy=(value, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, 2), textcoords="offset points", color=THRESHOLD, fontsize=8)
+                            xytext=(-3 if near_right else 3, 2), textcoords="offset points", color=THRESHOLD,
+                            fontsize=8, ha="right" if near_right else "left")
         if any(g.values.size for g in groups):
             fig.legend(fontsize=7.5, frameon=False, loc="upper center", ncols=len(groups), bbox_to_anchor=(0.55, 1.0))
     xlabel = column + (" (log scale)" if binning is not None and binning.log else "")
