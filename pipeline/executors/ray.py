@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3  # a worker dying 4 times on one task is not a transient fault
 POLL_SECONDS = 0.5  # how often the driver refreshes progress and checks for failures
+CLIENT_CONNECT_TRIES = 3
 
 
 def _run_task(fn: Callable[[Any], dict[str, Any]], item: Any, board: Any) -> dict[str, Any]:
@@ -94,7 +95,7 @@ class RayBackend(runner.Backend):
                 # "local": a new instance even if `ray start` left a cluster on this machine
                 ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
             else:
-                ray.init(address=self.address or "auto", **quiet)
+                _init_with_retries(self.address or "auto", quiet)
             self._owns_ray = True
         self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_run_task)
         self.startup_seconds += time.perf_counter() - started
@@ -206,6 +207,26 @@ class RayBackend(runner.Backend):
         except RayError as err:  # worker died more than max_retries times, node lost, ...
             raise runner.StepError(f"{label}: task {_describe(item)} failed on Ray after "
                                    f"{self.max_retries} retries: {type(err).__name__}: {err}") from err
+
+
+def _init_with_retries(address: str, options: dict[str, Any]) -> None:
+    """Join a cluster. A Ray Client connection (`ray://`) is tried up to CLIENT_CONNECT_TRIES
+    times: its server sometimes loses the process it starts per client (ray-project/ray#63202,
+    `ConnectionAbortedError: Initialization failure from server`); a new attempt starts another."""
+    import ray
+
+    tries = CLIENT_CONNECT_TRIES if address.startswith("ray://") else 1
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except ConnectionError as exc:
+            if attempt == tries:
+                raise
+            log.warning("connecting to %s failed (attempt %d of %d), trying again: %s", address, attempt, tries,
+                        str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+            ray.shutdown()
+            time.sleep(attempt)
 
 
 def _describe(item: Any) -> str:
