@@ -100,14 +100,19 @@ class PerplexityFilter(Filter):
                 langs = np.asarray(pc.fill_null(table.column(self.lang_column).cast(pa.string()), "").to_pylist(),
                                    dtype=object)
                 groups = {}
+                missing = []
                 for lang in sorted(set(langs)):
                     rows = np.flatnonzero(langs == lang)
                     if lang in self._folders():
                         groups[lang] = rows
-                    elif self.missing_model == "error":
-                        ids = table.column(ID).take(pa.array(rows[:3])).to_pylist() if ID in table.column_names else []
-                        raise ValueError(f"{self.name}: no model for language {lang!r} (documents {ids}...); "
-                                         f"models exist for {sorted(self._folders())}; set missing_model to remove or keep")
+                    else:
+                        missing.append((lang, rows))
+                if missing and self.missing_model == "error":
+                    lang, rows = missing[-1]
+                    ids = table.column(ID).take(pa.array(rows[:3])).to_pylist() if ID in table.column_names else []
+                    raise ValueError(f"{self.name}: no model for language {lang!r} (documents {ids}); "
+                                     f"languages without a model here: {[m for m, _ in missing]}; models exist for "
+                                     f"{sorted(self._folders())}; set missing_model to remove or keep")
             for lang, rows in groups.items():
                 scorer = self._scorer(lang)
                 pp = scorer.perplexity([docs[i] for i in rows], unit=self.unit)

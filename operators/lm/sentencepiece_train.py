@@ -13,6 +13,8 @@ def train_sentencepiece(sentences: Iterable[str], model_prefix: Path, vocab_size
     `.model` path. Ids 0, 1, 2 are `<unk>`, `<s>`, `</s>` (the n-gram model's numbering).
     `hard_vocab_limit=False` lets a small corpus get a smaller vocabulary instead of failing.
     One thread, so that the same text gives the same model."""
+    import io
+
     import sentencepiece as spm
 
     sentences = [s for s in sentences if s.strip()]
@@ -20,9 +22,12 @@ def train_sentencepiece(sentences: Iterable[str], model_prefix: Path, vocab_size
         raise ValueError("no text to train SentencePiece on")
     model_prefix.parent.mkdir(parents=True, exist_ok=True)
     spm.set_random_generator_seed(seed)
+    # into memory: a model_prefix would be stored in the model, so the same text trained in
+    # two folders would give two different files
+    buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
-        model_prefix=str(model_prefix),
+        model_writer=buffer,
         vocab_size=vocab_size,
         model_type=model_type,
         character_coverage=character_coverage,
@@ -33,4 +38,6 @@ def train_sentencepiece(sentences: Iterable[str], model_prefix: Path, vocab_size
         num_threads=threads,
         minloglevel=2,
     )
-    return model_prefix.with_suffix(".model")
+    path = model_prefix.with_suffix(".model")
+    path.write_bytes(buffer.getvalue())
+    return path

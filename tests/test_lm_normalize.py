@@ -1,0 +1,51 @@
+"""CCNet's text normalization: the fast batch path equals a literal reading of CCNet's steps."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators.lm.normalize import CONTROL_CHARS, UNICODE_PUNCT, document_lines, normalize_line, normalize_lines
+
+
+def ccnet_steps(line: str) -> str:
+    """CCNet's normalize() written out step by step (cc_net/text_normalizer.py)."""
+    line = line.strip()
+    if not line:
+        return line
+    line = line.lower()
+    line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
+    line = re.sub(r"\d", "0", line)
+    line = "".join(UNICODE_PUNCT.get(c, c) for c in line)
+    return "".join(c for c in line if ord(c) not in CONTROL_CHARS)
+
+
+def test_examples():
+    assert normalize_line("  Héllo Wörld 2024! ") == "hello world 0000!"
+    assert normalize_line("«Ça va?» — oui…") == '"ca va?"  -  oui...'
+    assert normalize_line("١٢٣ and ๓ are digits") == "000 and 0 are digits"
+    assert normalize_line("tab\tand\x07bell") == "tabandbell"
+    assert normalize_line("Ｆｕｌｌ１") == "ｆｕｌｌ0"  # fullwidth one is a digit first (CCNet's order)
+    assert normalize_line("   ") == ""
+
+
+def test_batch_equals_line_by_line_on_mixed_text():
+    lines = ["Plain ASCII 42.", "", "  ", "Ünïcödé “quotes” – dash", "x\x00y\x1fz\x7f", "ΣΟΦΙΑ", "日本語。テスト！",
+             "\x85lead", "İstanbul ß ﬁ"]
+    assert normalize_lines(lines) == [ccnet_steps(x) for x in lines]
+    assert [normalize_line(x) for x in lines] == [ccnet_steps(x) for x in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",))), max_size=8))
+def test_batch_equals_ccnet_steps_fuzz(lines):
+    assert normalize_lines(lines) == [ccnet_steps(x) for x in lines]
+
+
+def test_document_lines_split_on_newline():
+    lines, counts = document_lines(["a\nb", "", "c\n\nd\n"])
+    assert lines == ["a", "b", "", "c", "", "d", ""]
+    assert counts == [2, 1, 4]
