@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -10,23 +11,41 @@ import pyarrow.compute as pc
 from operators.base import TEXT
 
 LANG = "lang"
+METADATA = "metadata"
+
+
+def column_values(batch: pa.Table, column: str) -> pa.Array | None:
+    """A column as strings; for JSONL input, a field of the `metadata` JSON column (the reader
+    puts fields other than text and id there). None when there is no such column."""
+    if column in batch.column_names:
+        return pc.fill_null(batch.column(column).cast(pa.string()), "")
+    if METADATA in batch.column_names:
+        values = []
+        for raw in batch.column(METADATA).to_pylist():
+            meta = json.loads(raw) if raw else {}
+            values.append(str(meta[column]) if isinstance(meta, dict) and meta.get(column) is not None else "")
+        if any(values) or not batch.num_rows:
+            return pa.array(values, pa.string())
+    return None
 
 
 def of_lang(batch: pa.Table, lang: str | None) -> pa.Table:
     """Rows of `lang` when the batch has a `lang` column (all rows otherwise)."""
-    if lang is not None and LANG in batch.column_names and batch.num_rows:
-        return batch.filter(pc.equal(pc.fill_null(batch.column(LANG).cast(pa.string()), ""), lang))
+    if lang is not None and batch.num_rows:
+        values = column_values(batch, LANG)
+        if values is not None:
+            return batch.filter(pc.equal(values, lang))
     return batch
 
 
 def where(batch: pa.Table, conditions: dict[str, list[str]] | None, where_from: str) -> pa.Table:
     """Rows whose `column` value is one of the listed values, for every condition."""
     for column, allowed in (conditions or {}).items():
-        if column not in batch.column_names:
+        values = column_values(batch, column)
+        if values is None:
             raise ValueError(f"{where_from} lacks column {column!r} named in a row filter "
                              f"(columns: {', '.join(batch.column_names)})")
-        batch = batch.filter(pc.is_in(pc.fill_null(batch.column(column).cast(pa.string()), ""),
-                                      value_set=pa.array(allowed, pa.string())))
+        batch = batch.filter(pc.is_in(values, value_set=pa.array(allowed, pa.string())))
     return batch
 
 

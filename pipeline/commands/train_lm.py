@@ -9,7 +9,7 @@ from pathlib import Path
 
 def cmd_train_lm(args: argparse.Namespace) -> int:
     from operators.lm.reference import iter_texts, parse_where
-    from operators.lm.training import LMConfig, TrainingError, train_language_model
+    from operators.lm.training import LMConfig, train_language_model
     from pipeline.cli import _fail, out
 
     try:
@@ -27,7 +27,7 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
         cutoff_texts = [t for _, t in zip(range(args.cutoff_documents), sample)]
     try:
         report = train_language_model(texts, Path(args.out), config, cutoff_texts=cutoff_texts)
-    except TrainingError as exc:
+    except ValueError as exc:  # bad input, a missing column, no text (TrainingError)
         return _fail(str(exc))
     out.print(f"[green]trained[/] {args.out}: {report.documents:,} documents, {report.lines:,} lines, "
               f"{report.tokens:,} tokens, vocabulary {report.vocab_size:,}, n-grams {report.ngrams}, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def cmd_train_quality(args: argparse.Namespace) -> int:
-    from operators.classifier.training import QualityConfig, QualityTrainingError, train_quality_classifier
+    from operators.classifier.training import QualityConfig, train_quality_classifier
     from operators.lm.reference import iter_texts, parse_where
     from pipeline.cli import _fail, out
 
@@ -26,7 +26,7 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
     try:
         report = train_quality_classifier(take(args.positive, pos_where), take(args.negative, neg_where),
                                           Path(args.out), config)
-    except QualityTrainingError as exc:
+    except ValueError as exc:  # bad input, a missing column, too few documents (QualityTrainingError)
         return _fail(str(exc))
     acc = f"{report.validation_accuracy:.3f}" if report.validation_accuracy is not None else "n/a"
     out.print(f"[green]trained[/] {report.path}: {report.positives:,} positive, {report.negatives:,} negative "
@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--text-column", default="text")
     p.add_argument("--max-documents", type=int, default=0, help="read at most this many of each class (0: all)")
     p.add_argument("--epoch", type=int, default=5)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--word-ngrams", type=int, default=2)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--no-balance", action="store_true", help="keep class sizes as given (default: downsample)")
