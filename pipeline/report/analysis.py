@@ -68,7 +68,7 @@ def sample_corpus(recipe: Recipe, n: int, seed: int) -> Sample:
 
     def compact(limit: int) -> None:
         nonlocal held, cutoff, tables, hashes
-        t = pa.concat_tables(tables, promote_options="default")
+        t = pa.concat_tables(tables, promote_options="permissive")
         h = np.concatenate(hashes)
         if h.size > limit:
             keep = np.argpartition(h, limit - 1)[:limit]
@@ -200,7 +200,7 @@ def run_steps(steps: list[Operator], sample: pa.Table, batch_size: int) -> tuple
             if why is not None:
                 reasons[k].append(np.asarray(why.to_numpy(zero_copy_only=False), dtype=object))
         done.append(table)
-    table = pa.concat_tables(done, promote_options="default") if done else sample
+    table = pa.concat_tables(done, promote_options="permissive") if done else sample
     alive = np.ones(table.num_rows, dtype=bool)
     for k, op in enumerate(steps):
         out = outcomes[k]
