@@ -1,0 +1,52 @@
+"""On real text (../shared/data/corpus_en) with the FineWeb-like recipe: analyze draws a
+sample, a run over that sample keeps what analyze predicts, and the run's report repeats
+stats.json exactly and renders offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from operators.base import DOC_KEY
+from pipeline.recipe import load_recipe, validate_recipe
+from pipeline.report import write_report
+from pipeline.report.analysis import analyze
+from pipeline.runner import run_recipe
+from tests.conftest import ROOT, shared_path
+from tests.test_report_browser import open_in_chromium
+from tests.test_report_fixtures import funnel_rows
+
+SAMPLE = 800
+
+
+def test_fineweb_like_sample_report_matches_stats(tmp_path):
+    corpus = shared_path("corpus_en")
+    recipe = load_recipe(ROOT / "configs" / "fineweb_like.yaml",
+                         [f"input.path={corpus}/part-0000[01].parquet", f"output.path={tmp_path / 'unused'}"])
+    analysis = analyze(recipe, SAMPLE, seed=7)
+    assert analysis.n == SAMPLE and analysis.sample.corpus_documents == 20_000
+    sample_file = tmp_path / "sample.parquet"
+    pq.write_table(analysis.sample.table.drop_columns([DOC_KEY]), sample_file)
+    data = recipe.model_dump(mode="json")
+    data["input"].update({"path": str(sample_file), "format": "parquet"})
+    data["output"]["path"] = str(tmp_path / "out")
+    data["executor"] = {"type": "local", "workers": 1}
+    result = run_recipe(validate_recipe(data))
+    stats = result.stats
+    # analyze predicted the run, step by step
+    for step, t in zip(analysis.steps, stats["steps"]):
+        assert step.removed_after == t["documents_removed"], step.name
+    path = write_report(result.out)
+    html = Path(path).read_text(encoding="utf-8")
+    rows = funnel_rows(html)
+    for t in stats["steps"]:
+        r = rows[str(t["index"])]
+        assert (r["documents-in"], r["documents-out"], r["removed"], r["bytes-out"]) == (
+            t["documents_in"], t["documents_out"], t["documents_removed"], t["bytes_out"])
+    assert rows["output"]["documents-out"] == stats["output"]["documents"] < SAMPLE
+    for column in ("lang_score", "gopher_mean_word_length", "fineweb_line_punct_ratio"):
+        assert f'id="stat-{column}"' in html
+    shot = open_in_chromium(path, tmp_path / "report.png")
+    assert shot.console_errors == [] and shot.external_requests == []
+    assert shot.svg_count == html.count("<svg")
