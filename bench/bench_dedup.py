@@ -222,7 +222,7 @@ def make_scaled_corpus(folder: Path, total_docs: int) -> int:
                                                 pa.scalar(f"Posted in archive copy {c}."), "\n")
             pq.write_table(pa.table({"id": pc.binary_join_element_wise(pa.scalar(f"c{c}-s{s}-"),
                                                                         pc.cast(pa.array(np.arange(len(t))), pa.string()), ""),
-                                     "text": t}), folder / f"c{c:03d}-s{s:02d}.parquet", compression="zstd")
+                                     "text": t}), folder / f"c{c:03d}-s{s:02d}.parquet", compression="lz4")
             written += len(t)
     return written
 
