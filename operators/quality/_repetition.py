@@ -116,6 +116,36 @@ class NgramIndex:
             group = inverse[rep]
             yield RepeatedNgrams(n, starts, group, group_count)
 
+    def ngram_ids(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start positions of all n-grams, exact n-gram id per position) by doubling: ids of
+        2^k-grams are pairs of 2^(k-1)-gram ids, and n = a sum of powers of two. Costs about
+        log2(n) + popcount(n) groupings of all positions, whatever the text (the level-by-level
+        pruning of `repeated` degenerates on very repetitive text such as character n-grams)."""
+        counts = np.diff(self.offsets)
+        pos = np.arange(self.size, dtype=np.int64) - np.repeat(self.offsets[:-1], counts)
+        room = np.repeat(counts, counts) - pos  # units from position i to its document's end
+        levels = {1: self.unit_ids}
+        width = 1
+        while width * 2 <= n:
+            prev = levels[width]
+            ok = np.flatnonzero(room >= 2 * width)
+            ids = np.full(self.size, -1, dtype=np.int64)
+            if len(ok):
+                ids[ok] = group_keys(prev[ok] * (int(prev.max()) + 1) + prev[ok + width])[0]
+            width *= 2
+            levels[width] = ids
+        current, done = levels[width], width
+        while done < n:
+            part = max(p for p in levels if p <= n - done)
+            ok = np.flatnonzero(room >= done + part)
+            ids = np.full(self.size, -1, dtype=np.int64)
+            if len(ok):
+                tail = levels[part]
+                ids[ok] = group_keys(current[ok] * (int(tail.max()) + 1) + tail[ok + done])[0]
+            current, done = ids, done + part
+        starts = np.flatnonzero(room >= n)
+        return starts, current[starts]
+
     def covered(self, starts: np.ndarray, n: int) -> np.ndarray:
         """Boolean per unit: inside at least one of the n-grams starting at `starts`."""
         delta = np.bincount(starts, minlength=self.size + 1)[: self.size + 1]

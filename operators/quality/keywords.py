@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 from operators.quality import wordlists
 from operators.quality._common import Op, RuleFilter, add_columns, ratio
 from operators.registry import register
-from operators.text.splitting import Pieces, segment_sum, split_words, text_array
+from operators.text.splitting import Pieces, split_words, text_array
 
 # Scripts written without spaces between words: entries in them are matched as substrings.
 _UNSPACED_SCRIPT = re.compile(
@@ -60,12 +60,13 @@ class KeywordList:
         return len(self.words) + sum(len(p) for p in self.phrases.values()) + len(self.substrings)
 
     def __post_init__(self) -> None:
-        self._prepared: tuple[pa.Array, dict[int, pa.Array], list[str]] | None = None
+        self._prepared: tuple[pa.Array, dict[int, tuple[pa.Array, pa.Array]], list[str]] | None = None
 
-    def prepared(self) -> tuple[pa.Array, dict[int, pa.Array], list[str]]:
+    def prepared(self) -> tuple[pa.Array, dict[int, tuple[pa.Array, pa.Array]], list[str]]:
         """Arrow value sets and RE2 patterns, built once per list."""
         if self._prepared is None:
-            phrase_sets = {n: pa.array(sorted(p), pa.string()) for n, p in self.phrases.items()}
+            phrase_sets = {n: (pa.array(sorted(p), pa.string()), pa.array(sorted({x.split(" ")[0] for x in p}), pa.string()))
+                           for n, p in self.phrases.items()}
             patterns = ["|".join(re.escape(s) for s in self.substrings[i:i + _SUBSTRING_CHUNK])
                         for i in range(0, len(self.substrings), _SUBSTRING_CHUNK)]
             self._prepared = (pa.array(sorted(self.words), pa.string()), phrase_sets, patterns)
@@ -77,8 +78,8 @@ class KeywordList:
         total = np.zeros(len(texts), dtype=np.int64)
         if len(word_set) and len(words):
             total += words.sum(_np_bool(pc.is_in(lower_words, value_set=word_set)))
-        for n, phrases in phrase_sets.items():
-            total += _count_phrases(words, lower_words, n, phrases)
+        for n, (phrases, first_words) in phrase_sets.items():
+            total += _count_phrases(words, lower_words, n, phrases, first_words)
         if patterns:
             lower_text = pc.utf8_lower(texts)
             for pattern in patterns:
@@ -86,20 +87,22 @@ class KeywordList:
         return total
 
 
-def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: pa.Array) -> np.ndarray:
-    """Occurrences of n-word phrases: every n consecutive words of a document, joined by spaces."""
+def _count_phrases(words: Pieces, lower_words: pa.Array, n: int, phrases: pa.Array, first_words: pa.Array) -> np.ndarray:
+    """Occurrences of n-word phrases: n consecutive words of a document, joined by spaces. Only
+    positions whose word starts some phrase are joined."""
     size = len(words)
     if size < n:
         return np.zeros(words.num_docs, dtype=np.int64)
-    starts = np.arange(size - n + 1)
-    same_doc = words.parents()[starts] == words.parents()[starts + n - 1]
-    joined = lower_words.slice(0, size - n + 1)
+    parents = words.parents()
+    starts = np.flatnonzero(_np_bool(pc.is_in(lower_words.slice(0, size - n + 1), value_set=first_words)))
+    starts = starts[parents[starts] == parents[starts + n - 1]]
+    if len(starts) == 0:
+        return np.zeros(words.num_docs, dtype=np.int64)
+    joined = lower_words.take(pa.array(starts))
     for k in range(1, n):
-        joined = pc.binary_join_element_wise(joined, lower_words.slice(k, size - n + 1), " ")
-    hit = _np_bool(pc.is_in(joined, value_set=phrases)) & same_doc
-    per_start = np.zeros(size, dtype=np.int64)
-    per_start[: size - n + 1] = hit
-    return segment_sum(per_start, words.offsets)
+        joined = pc.binary_join_element_wise(joined, lower_words.take(pa.array(starts + k)), " ")
+    hit = _np_bool(pc.is_in(joined, value_set=phrases))
+    return np.bincount(parents[starts[hit]], minlength=words.num_docs).astype(np.int64)
 
 
 def _np_bool(arr: pa.Array) -> np.ndarray:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from operators.quality._common import Op, RuleFilter, add_columns, ratio
-from operators.quality._repetition import NgramIndex
+from operators.quality._repetition import NgramIndex, group_keys
 from operators.registry import register
 from operators.text.splitting import (
     char_class,
@@ -127,9 +127,12 @@ class CharRepetitionFilter(_RangeStatFilter):
         index = NgramIndex(cps, offsets)
         total = index.ngrams_per_doc(self.rep_len)
         top = np.zeros(index.num_docs, dtype=np.int64)
-        for rep in index.repeated(self.rep_len):
-            if rep.n == self.rep_len and len(rep.starts):
-                top = _top_k_occurrences(index, rep.starts, rep.group, rep.group_count, total)
+        starts, ids = index.ngram_ids(self.rep_len)
+        if len(starts):
+            group, _first, group_count = group_keys(ids)
+            repeated = group_count[group] > 1
+            if repeated.any():
+                top = _top_k_occurrences(index, starts[repeated], group[repeated], group_count, total)
         return add_columns(table, {self.column: (ratio(top, total), F64)})
 
 
