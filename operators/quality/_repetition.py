@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.text.splitting import Pieces, segment_sum
+from operators.text.splitting import Pieces
 
 
 def ids_within_docs(values: pa.Array | np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,14 +146,16 @@ class NgramIndex:
         starts = np.flatnonzero(room >= n)
         return starts, current[starts]
 
-    def covered(self, starts: np.ndarray, n: int) -> np.ndarray:
-        """Boolean per unit: inside at least one of the n-grams starting at `starts`."""
-        delta = np.bincount(starts, minlength=self.size + 1)[: self.size + 1]
-        delta = delta - np.bincount(starts + n, minlength=self.size + 1)[: self.size + 1]
-        return np.cumsum(delta)[: self.size] > 0
-
-    def per_doc_sum(self, per_unit: np.ndarray) -> np.ndarray:
-        return segment_sum(per_unit, self.offsets)
+    def covered_sum(self, starts: np.ndarray, n: int, unit_cum: np.ndarray) -> np.ndarray:
+        """Per document: sum of a per-unit weight over the units inside at least one of the
+        n-grams starting at `starts` (ascending), each unit counted once. `unit_cum` is the
+        cumulative weight (length size + 1). O(len(starts)): overlapping n-grams are clipped at
+        the next start, which is never in an earlier document since n-grams stay inside theirs."""
+        if len(starts) == 0:
+            return np.zeros(self.num_docs, dtype=unit_cum.dtype)
+        ends = np.minimum(starts + n, np.append(starts[1:], self.size))
+        return np.bincount(self.parents[starts], weights=unit_cum[ends] - unit_cum[starts],
+                           minlength=self.num_docs).astype(unit_cum.dtype)
 
     def per_doc_max(self, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
         out = np.zeros(self.num_docs, dtype=np.int64)

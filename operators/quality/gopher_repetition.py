@@ -94,10 +94,9 @@ def ngram_stats(texts: pa.Array) -> dict[str, tuple[np.ndarray, pa.DataType]]:
     for rep in index.repeated(max(DUP_NS)):
         n = rep.n
         if n in TOP_NS:
-            out[f"gopher_top_{n}gram_char_frac"] = (ratio(top_ngram_chars(index, rep, lengths, char_cum), total_chars), F64)
+            out[f"gopher_top_{n}gram_char_frac"] = (ratio(top_ngram_chars(index, rep, char_cum), total_chars), F64)
         if n in DUP_NS:
-            covered = index.covered(rep.starts, n)
-            out[f"gopher_dup_{n}gram_char_frac"] = (ratio(words.sum(lengths * covered), total_chars), F64)
+            out[f"gopher_dup_{n}gram_char_frac"] = (ratio(index.covered_sum(rep.starts, n, char_cum), total_chars), F64)
     for n in TOP_NS:
         out.setdefault(f"gopher_top_{n}gram_char_frac", (zeros, F64))
     for n in DUP_NS:
@@ -105,7 +104,7 @@ def ngram_stats(texts: pa.Array) -> dict[str, tuple[np.ndarray, pa.DataType]]:
     return dict(sorted(out.items(), key=lambda kv: _order(kv[0])))
 
 
-def top_ngram_chars(index: NgramIndex, rep: RepeatedNgrams, lengths: np.ndarray, char_cum: np.ndarray) -> np.ndarray:
+def top_ngram_chars(index: NgramIndex, rep: RepeatedNgrams, char_cum: np.ndarray) -> np.ndarray:
     """Per document: characters covered by the occurrences of its most frequent repeated n-gram
     (ties: the one with more characters, then the one that occurs first)."""
     if len(rep.starts) == 0:
@@ -119,8 +118,7 @@ def top_ngram_chars(index: NgramIndex, rep: RepeatedNgrams, lengths: np.ndarray,
     best_group = np.full(index.num_docs, -1, dtype=np.int64)
     best_group[doc[first]] = rep.group[first]
     mine = rep.group == best_group[doc]
-    covered = index.covered(rep.starts[mine], n)
-    return index.per_doc_sum(lengths * covered)
+    return index.covered_sum(rep.starts[mine], n, char_cum)
 
 
 def _order(name: str) -> tuple[int, int]:
