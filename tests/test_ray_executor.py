@@ -271,7 +271,7 @@ def assert_same_run(local: Path, other: Path) -> None:
 
 
 def test_same_output_as_local(ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
-    _run(_recipe(shards, tmp_path / "local", DEMO_STEPS, {"type": "local", "workers": 2}))
+    _run(_recipe(shards, tmp_path / "local", DEMO_STEPS, {"type": "local", "workers": 1}))
     result = _run(_recipe(shards, tmp_path / "ray", DEMO_STEPS, {"type": "ray", "address": ray_cluster.address}))
     assert_same_run(tmp_path / "local", tmp_path / "ray")
     s = stats(tmp_path / "ray")
@@ -420,7 +420,7 @@ def test_minhash_dedup_same_output_as_local(ray_cluster: RayCluster, tmp_path: P
     inputs = _near_duplicate_shards(tmp_path / "in")
     steps = [{"normalize_text": {}},
              {"minhash_dedup": {"threshold": 0.7, "partitions": 3, "cc_rounds": 2, "cluster_columns": True}}]
-    _run(_recipe(inputs, tmp_path / "local", steps, {"type": "local", "workers": 2}))
+    _run(_recipe(inputs, tmp_path / "local", steps, {"type": "local", "workers": 1}))
     _run(_recipe(inputs, tmp_path / "ray", steps, {"type": "ray", "address": ray_cluster.address}))
     assert_same_run(tmp_path / "local", tmp_path / "ray")
     removed = read_rejected(tmp_path / "ray")
