@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY
@@ -50,3 +51,42 @@ def test_fineweb_like_sample_report_matches_stats(tmp_path):
     shot = open_in_chromium(path, tmp_path / "report.png")
     assert shot.console_errors == [] and shot.external_requests == []
     assert shot.svg_count == html.count("<svg")
+
+
+def test_pii_clusters_and_token_budget_from_real_operators(tmp_path):
+    """pii_scrubber, minhash_dedup (cluster columns) and token_count on real text: the report's
+    PII table, cluster sizes and token budget come from their columns and metrics."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from pipeline.report.budget import budget_for_tokens
+    from pipeline.report.html import fmt_int, fmt_si
+
+    corpus = shared_path("corpus_en")
+    table = pq.read_table(corpus / "part-00003.parquet").slice(0, 400)  # 20newsgroups: e-mail headers
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source)
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(table.column("text").to_pylist(), trainers.BpeTrainer(vocab_size=600, special_tokens=["[UNK]"]))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    data = {
+        "input": {"path": str(source)},
+        "output": {"path": str(tmp_path / "out")},
+        "executor": {"type": "local", "workers": 1},
+        "steps": [{"pii_scrubber": {}}, {"minhash_dedup": {"cluster_columns": True}},
+                  {"token_count": {"tokenizer": str(tmp_path / "tokenizer.json")}}],
+    }
+    result = run_recipe(validate_recipe(data))
+    html = write_report(result.out).read_text(encoding="utf-8")
+    out = pq.read_table(result.out / "in.parquet")
+    emails = int(pc.sum(out.column("pii_count_EMAIL_ADDRESS")).as_py())
+    metric = result.stats["steps"][0]["metrics"]["pii:EMAIL_ADDRESS"]
+    assert emails > 0
+    section = html[html.index('id="pii"'):html.index("</section>", html.index('id="pii"'))]
+    assert f"<td>EMAIL_ADDRESS</td><td class=\"num\">{fmt_int(metric)}</td>" in section
+    assert 'id="clusters"' in html and "cluster size" in html
+    tokens = int(pc.sum(out.column("token_count")).as_py())
+    assert result.stats["steps"][2]["metrics"]["tokens"] == tokens
+    budget = html[html.index('id="budget"'):]
+    assert fmt_si(tokens) in budget and fmt_si(budget_for_tokens(tokens).params) in budget
+    assert "extrapolations" in budget  # a few hundred documents are far below the fit's range

@@ -29,6 +29,10 @@ from pipeline.report.html import (
     table,
 )
 
+# Hoffmann et al. 2022 trained "over 400 models ranging from 70 million to over 16 billion parameters
+# on 5 to 500 billion tokens"; outside this the fit extrapolates.
+FIT_PARAMS = (70e6, 16e9)
+FIT_TOKENS = (5e9, 500e9)
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_LANGUAGES = 25
 
@@ -56,6 +60,12 @@ def stat_panel(column: str, groups: Sequence[plots.Group], bounds: tuple[float |
     allv = np.concatenate([g.values for g in groups]) if groups else np.zeros(0)
     qs = quantiles(allv)
     nulls = int(np.count_nonzero(~np.isfinite(allv)))
+    finite = allv[np.isfinite(allv)]
+    if finite.size and finite.min() == finite.max() and all(b is None for b in bounds):
+        # one value everywhere (an entity never found): a sentence says it better than a bar
+        body = note(f"Every document has the value {fmt_num(float(finite[0]))}.")
+        return (f'<div class="stat" id="stat-{esc(column)}"><h3>{esc(column)}</h3>'
+                f'{note(heading)}{body}{extra}</div>')
     svg = plots.histogram(column, groups, bounds)
     qtable = table([f"p{int(q * 100)}" for q in QUANTILES], [[fmt_num(v) for v in qs]], numeric=range(len(QUANTILES)))
     null_note = f" {nulls:,} without a value (null or NaN) are not drawn." if nulls else ""
@@ -81,7 +91,10 @@ def language_section(counts: Mapping[str, Counter], anchor: str = "languages") -
     for (group, c), color in zip(counts.items(), colors, strict=False):
         vals = [c.get(lang, 0) for lang in top] + ([sum(c.get(lang, 0) for lang in rest)] if rest else [])
         stacks.append((group, vals, color))
-    svg = plots.hbar(labels, stacks, xlabel="documents", ylabel="language (lang)")
+    totals = [total[lang] for lang in top]
+    dominated = len(totals) > 1 and totals[0] > 50 * totals[-1]
+    svg = plots.hbar(labels, stacks, xlabel="documents" + (" (log scale)" if dominated else ""),
+                     ylabel="language (lang)", log=dominated)
     grand = sum(total.values())
     groups = list(counts)
     rows = [[lang, *(fmt_int(counts[g].get(lang, 0)) for g in groups), fmt_pct(total[lang], grand)] for lang in top]
@@ -155,6 +168,9 @@ def budget_section(tokens: float | None, how: str) -> Section:
                f'<div class="card"><div class="v">{b.loss:.3f}</div><div class="k">predicted loss</div></div></div>'),
         formula,
         table(["quantity", "value", ""], rows, numeric=(1,)),
+        *([note("Outside the range the fit was made on (models of 70 M to 16 B parameters, 5 B to 500 B tokens): "
+                "the numbers above are extrapolations.")] if not (FIT_PARAMS[0] <= b.params <= FIT_PARAMS[1]
+                                                                   and FIT_TOKENS[0] <= b.tokens <= FIT_TOKENS[1]) else []),
         note(f"Tokens: {how}. Fit: Hoffmann et al. 2022, 'Training Compute-Optimal Large Language Models' "
              "(arXiv:2203.15556), Approach 3. Its Approaches 1–2 suggest about 20 tokens per parameter; the "
              "parametric fit gives more (Besiroglu et al. 2024, arXiv:2404.10102, discuss why), so both are shown. "
