@@ -146,3 +146,14 @@ def test_cli_rejects_bad_parameters(tmp_path, capsys):
     assert main(["train-tokenizer", str(src), "--out", str(tmp_path / "t"), "--algorithm", "wordpiece",
                  "--set", "byte_fallback=true"]) == 2
     assert "byte_fallback" in capsys.readouterr().err
+
+
+def test_cli_never_replaces_a_folder_that_is_not_a_tokenizer(tmp_path, capsys):
+    src = tmp_path / "docs.jsonl"
+    write_jsonl(src, ["a b c"] * 5)
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious")
+    assert main(["train-tokenizer", str(src), "--out", str(keep)]) == 1
+    assert "holds no tokenizer" in capsys.readouterr().err
+    assert (keep / "notes.txt").read_text() == "precious"

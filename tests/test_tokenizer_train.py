@@ -217,3 +217,14 @@ def test_parameters_are_resolved_and_checked():
 def test_too_few_documents_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no documents left to train on: 10 documents"):
         train_on_texts(make_corpus(10), tmp_path / "t", held_out_documents=10)
+
+
+def test_long_documents_are_cut_for_sentencepiece_without_losing_text():
+    from operators.tokenizer.spm import chunk_document
+
+    text = " ".join(f"wörd{i}" for i in range(20000))
+    chunks = list(chunk_document(text, limit=4096))
+    assert "".join(chunks) == text
+    assert all(len(c.encode()) <= 4096 for c in chunks) and len(chunks) > 30
+    assert all(c.startswith(" ") for c in chunks[1:])  # cut before a space, not inside a word
+    assert list(chunk_document("short", limit=4096)) == ["short"]

@@ -91,6 +91,11 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     from pipeline.recipe import InputSpec
 
     out = Path(args.out).resolve()
+    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
+        # the folder is replaced as a whole: never one that holds something else
+        console_err.print(f"[bold red]error:[/] {out} exists and holds no tokenizer (no summary.json); "
+                          "choose a new or empty folder", highlight=False, soft_wrap=True)
+        return 1
     op = _build_op(_params(args), out)
     spec = InputSpec(path=list(args.inputs), text_column=args.text_column, id_column=args.id_column,
                      format=args.format, batch_size=args.batch_size)
