@@ -229,6 +229,8 @@ def main() -> int:
         say("|---|---|---|---|---|---|")
         for s in stats["steps"]:
             removed = ", ".join(f"{r} {k / s['documents_in']:.1%}" for r, k in sorted(s["removed"].items(), key=lambda x: -x[1]))
+            if s.get("metrics"):  # a mapper's counters, e.g. the C4 cleaner's removed lines
+                removed += "; " + ", ".join(f"{k} {int(v):,}" for k, v in sorted(s["metrics"].items()))
             say(f"| {s['index']} | {s['operator']} | {s['documents_in']:,} | {s['documents_out']:,} | {s['seconds']:.2f} | {removed} |")
         say()
         kept = stats["output"]["documents"]
