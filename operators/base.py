@@ -103,6 +103,10 @@ class Operator(BaseModel):
     def params(self) -> dict[str, Any]:
         return self.model_dump()
 
+    def model_files(self) -> dict[str, str]:
+        """Model files this operator loads ({label: path}); the report records their hashes."""
+        return {}
+
 
 class Mapper(Operator):
     """Rewrites text or adds columns; keeps every row."""

@@ -127,13 +127,22 @@ class StepCounts:
     documents_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
     seconds: float = 0.0
     removed: Counter = field(default_factory=Counter)
     metrics: Counter = field(default_factory=Counter)
+    last_out: tuple[int, int] = (0, 0)  # bytes and characters of the last batch kept
 
 
-def _text_bytes(table: pa.Table) -> int:
-    return int(pa.compute.sum(pa.compute.binary_length(table.column(TEXT))).as_py() or 0) if table.num_rows else 0
+def _text_size(table: pa.Table) -> tuple[int, int]:
+    """UTF-8 bytes and characters of the text column."""
+    if not table.num_rows:
+        return 0, 0
+    text = table.column(TEXT)
+    n_bytes = pa.compute.sum(pa.compute.binary_length(text)).as_py() or 0
+    n_chars = pa.compute.sum(pa.compute.utf8_length(text)).as_py() or 0
+    return int(n_bytes), int(n_chars)
 
 
 def _segment_source(task: ShardTask, recipe: Recipe, quarantine: Callable[[Quarantined], None] | None) -> Iterator[pa.Table]:
@@ -202,7 +211,12 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
                 op = ops[k]
                 c = counts[k]
                 c.documents_in += table.num_rows
-                c.bytes_in += _text_bytes(table)
+                if k == seg.first:
+                    b, ch = _text_size(table)
+                else:  # what the previous step let through
+                    b, ch = counts[k - 1].last_out
+                c.bytes_in += b
+                c.chars_in += ch
                 t0 = time.perf_counter()
                 try:
                     result = op.apply(table)
@@ -228,7 +242,9 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
                         w.write(removed.append_column("operator", pa.array([op.name] * removed.num_rows, pa.string()))
                                 .append_column("reason", reasons.cast(pa.string())))
                 c.documents_out += kept.num_rows
-                c.bytes_out += _text_bytes(kept)
+                c.last_out = _text_size(kept)
+                c.bytes_out += c.last_out[0]
+                c.chars_out += c.last_out[1]
                 table = kept
             if table.num_rows:
                 writer.write(table)
@@ -267,7 +283,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "quarantined": dict(quarantined),
         "files": files,
         "seconds": time.perf_counter() - started,
-        "steps": {str(k): {**asdict(c), "removed": dict(c.removed), "metrics": dict(c.metrics)} for k, c in counts.items()},
+        "steps": {str(k): {**{f: v for f, v in asdict(c).items() if f != "last_out"}, "removed": dict(c.removed),
+                           "metrics": dict(c.metrics)} for k, c in counts.items()},
     }
     atomic_write_json(layout.segment_done(seg, task.shard.name), stats)
     return stats

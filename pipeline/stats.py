@@ -12,7 +12,7 @@ from pipeline.io.readers import Shard
 from pipeline.recipe import Recipe
 from pipeline.runner import AccountingError, Layout, Segment
 
-COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "seconds")
+COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
 
 def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
@@ -24,6 +24,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
     ]
     shard_rows = []
     shard_seconds: Counter = Counter()
+    shard_inputs: Counter = Counter()
     quarantined: Counter = Counter()
     input_docs = 0
     kept = 0
@@ -35,10 +36,12 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
             s = json.loads(mark.read_text())
             if seg.index == 0:
                 input_docs += s["documents_in"]
+                shard_inputs[shard.name] = s["documents_in"]
                 quarantined.update(s["quarantined"])
             if seg.last:
                 kept += s["documents_out"]
-                shard_rows.append({"shard": shard.name, "path": shard.path, "documents_out": s["documents_out"],
+                shard_rows.append({"shard": shard.name, "path": shard.path, "documents_in": shard_inputs[shard.name],
+                                   "documents_out": s["documents_out"],
                                    "files": s["files"]})
             for k, c in s["steps"].items():
                 t = step_totals[int(k)]

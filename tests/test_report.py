@@ -39,8 +39,8 @@ def test_funnel_numbers_equal_stats_json(finished_run):
     assert rows["input"]["removed"] == sum(stats["input"]["quarantined"].values()) == 1
     for t in stats["steps"]:
         row = rows[str(t["index"])]
-        assert (row["documents-in"], row["documents-out"], row["removed"], row["bytes-out"]) == (
-            t["documents_in"], t["documents_out"], t["documents_removed"], t["bytes_out"])
+        assert (row["documents-in"], row["documents-out"], row["removed"], row["chars-out"]) == (
+            t["documents_in"], t["documents_out"], t["documents_removed"], t["chars_out"])
     assert rows["output"]["documents-out"] == stats["output"]["documents"]
     assert rows["output"]["removed"] == stats["removed"]
     # every removal reason is listed with its count

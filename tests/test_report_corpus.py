@@ -43,8 +43,8 @@ def test_fineweb_like_sample_report_matches_stats(tmp_path):
     rows = funnel_rows(html)
     for t in stats["steps"]:
         r = rows[str(t["index"])]
-        assert (r["documents-in"], r["documents-out"], r["removed"], r["bytes-out"]) == (
-            t["documents_in"], t["documents_out"], t["documents_removed"], t["bytes_out"])
+        assert (r["documents-in"], r["documents-out"], r["removed"], r["chars-out"]) == (
+            t["documents_in"], t["documents_out"], t["documents_removed"], t["chars_out"])
     assert rows["output"]["documents-out"] == stats["output"]["documents"] < SAMPLE
     for column in ("lang_score", "gopher_mean_word_length", "fineweb_line_punct_ratio"):
         assert f'id="stat-{column}"' in html

@@ -98,10 +98,7 @@ def load_run(out_dir: Path) -> RunData:
             if m and folder.is_dir():
                 rejected[int(m.group(1))] = sorted(folder.glob("*.parquet"))
     quarantine = sorted((out / "quarantine").glob("*.parquet")) if (out / "quarantine").is_dir() else []
-    shard_inputs = {}
-    for mark in sorted((out / "_work" / "seg0" / "_done").glob("*.json")):
-        s = json.loads(mark.read_text(encoding="utf-8"))
-        shard_inputs[s["shard"]] = int(s["documents_in"])
+    shard_inputs = {row["shard"]: int(row["documents_in"]) for row in stats["output"]["shards"]}
     return RunData(out, stats, recipe, steps, notes, output_files, rejected, quarantine, shard_inputs)
 
 

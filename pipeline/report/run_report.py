@@ -139,8 +139,8 @@ def summary_section(run: RunData, scan: ColumnScan, tokens: dict[str, Any]) -> S
     kept = st["output"]["documents"]
     quarantined = sum(st["input"]["quarantined"].values())
     steps = st["steps"]
-    bytes_in = steps[0]["bytes_in"] if steps else None
-    bytes_out = steps[-1]["bytes_out"] if steps else None
+    chars_in = steps[0].get("chars_in") if steps else None
+    chars_out = steps[-1].get("chars_out") if steps else None
     workers = run.recipe.executor.workers if run.recipe is not None else None
     cards = [
         card("input documents", fmt_int(n_in)),
@@ -148,8 +148,8 @@ def summary_section(run: RunData, scan: ColumnScan, tokens: dict[str, Any]) -> S
         card("removed", fmt_int(st["removed"] - quarantined)),
         card("quarantined (bad input)", fmt_int(quarantined)),
     ]
-    if bytes_in:
-        cards.append(card(f"text bytes kept ({fmt_pct(bytes_out, bytes_in)})", fmt_si(bytes_out, "B")))
+    if chars_in:
+        cards.append(card(f"characters kept ({fmt_pct(chars_out, chars_in)})", fmt_si(chars_out)))
     if tokens["kept"]:
         cards.append(card("tokens kept", fmt_si(tokens["kept"])))
     cards.append(card("wall time", fmt_seconds(st["wall_seconds"])))
@@ -174,34 +174,35 @@ def funnel_section(run: RunData, tokens: dict[str, Any]) -> Section:
     quarantined = sum(st["input"]["quarantined"].values())
     has_tokens = any(a is not None for a in tokens["after"])
     headers = ["step", "operator", "documents in", "documents out", "removed", "removed % of step input",
-               "removed % of all input", "text bytes out", "bytes kept % of input"]
+               "removed % of all input", "characters out", "characters kept % of input"]
     if has_tokens:
         headers.append("tokens after step")
     rows: list[list[object]] = []
     attrs: list[dict[str, object]] = []
-    first_bytes = steps[0]["bytes_in"] if steps else 0
+    first_chars = steps[0].get("chars_in", 0) if steps else 0
     row_in = ["input", "", fmt_int(n_in), fmt_int(n_in - quarantined), fmt_int(quarantined),
-              fmt_pct(quarantined, n_in), fmt_pct(quarantined, n_in), fmt_int(first_bytes), "100.00%"]
+              fmt_pct(quarantined, n_in), fmt_pct(quarantined, n_in), fmt_int(first_chars), "100.00%"]
     rows.append(row_in + ([""] if has_tokens else []))
     attrs.append({"data-step": "input", "data-documents-in": n_in, "data-documents-out": n_in - quarantined,
                   "data-removed": quarantined})
     for k, t in enumerate(steps):
         row = [str(k), t["operator"], fmt_int(t["documents_in"]), fmt_int(t["documents_out"]),
                fmt_int(t["documents_removed"]), fmt_pct(t["documents_removed"], t["documents_in"]),
-               fmt_pct(t["documents_removed"], n_in), fmt_int(t["bytes_out"]), fmt_pct(t["bytes_out"], first_bytes)]
+               fmt_pct(t["documents_removed"], n_in), fmt_int(t.get("chars_out", 0)),
+               fmt_pct(t.get("chars_out", 0), first_chars)]
         if has_tokens:
             row.append(fmt_int(tokens["after"][k]))
         rows.append(row)
         attrs.append({"data-step": k, "data-documents-in": t["documents_in"], "data-documents-out": t["documents_out"],
-                      "data-removed": t["documents_removed"], "data-bytes-out": t["bytes_out"]})
+                      "data-removed": t["documents_removed"], "data-chars-out": t.get("chars_out", 0)})
     kept = st["output"]["documents"]
     rows.append(["output", "", "", fmt_int(kept), fmt_int(n_in - kept), "", fmt_pct(n_in - kept, n_in),
-                 fmt_int(steps[-1]["bytes_out"] if steps else first_bytes), ""] + ([fmt_int(tokens["kept"])] if has_tokens else []))
+                 fmt_int(steps[-1].get("chars_out", 0) if steps else first_chars), ""] + ([fmt_int(tokens["kept"])] if has_tokens else []))
     attrs.append({"data-step": "output", "data-documents-out": kept, "data-removed": n_in - kept, "class": "total"})
     labels = ["input"] + [f"{k} {t['operator']}" for k, t in enumerate(steps)]
     series: list[tuple[str, list[float | None]]] = [
         ("documents", [n_in] + [t["documents_out"] for t in steps]),
-        ("text bytes (UTF-8)", [first_bytes] + [t["bytes_out"] for t in steps]),
+        ("characters", [first_chars] + [t.get("chars_out", 0) for t in steps]),
     ]
     if has_tokens:
         series.append(("tokens", [None] + list(tokens["after"])))
