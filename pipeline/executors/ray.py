@@ -157,8 +157,29 @@ class RayBackend(runner.Backend):
         import ray
 
         if self._board is None:
-            self._board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            # on the driver's node: losing another node must not take the progress display along
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+            self._board = ray.remote(num_cpus=0, scheduling_strategy=here)(_ProgressBoard).remote()
         return self._board
+
+    def _drain_progress(self, board: Any, bar: ShardProgress, finished: set[str]) -> Any:
+        """Move workers' progress reports to the bars (a report that arrives after its shard's
+        result is stale); returns the board, or None once it is lost."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        try:
+            latest = ray.get(board.drain.remote())
+        except RayActorError as exc:
+            log.warning("progress display stopped: its actor was lost (%s); the run goes on", exc)
+            self._board = None
+            return None
+        for shard, docs in latest.items():
+            if shard not in finished:
+                bar.update(shard, docs)
+        return board
 
     def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
         if not items:
@@ -173,18 +194,21 @@ class RayBackend(runner.Backend):
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[dict[str, Any] | None] = [None] * len(items)
         pending = list(refs)
+        finished: set[str] = set()
         try:
             while pending:
                 # returns at once when everything is done, else after POLL_SECONDS with what is
                 done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
                 if board is not None:
-                    for shard, docs in ray.get(board.drain.remote()).items():
-                        bar.update(shard, docs)
+                    board = self._drain_progress(board, bar, finished)
                 for ref in done:
                     i = index[ref]
-                    results[i] = self._result(ref, items[i], label)
-                    if hasattr(items[i], "shard"):
-                        bar.shard_done(items[i].shard.name)
+                    results[i] = result = self._result(ref, items[i], label)
+                    if show:  # exact final count from the result: per-batch reports may still be in flight
+                        shard = items[i].shard.name
+                        bar.update(shard, result["documents_in"] - sum(result["quarantined"].values()))
+                        bar.shard_done(shard)
+                        finished.add(shard)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref)
