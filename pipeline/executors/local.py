@@ -7,11 +7,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from pathlib import Path
 from typing import Any
 
 from pipeline import runner
-from pipeline.progress import ShardProgress
+from pipeline.progress import ShardProgress, total_documents
 
 _queue: Any = None
 
@@ -39,7 +38,7 @@ class LocalBackend(runner.Backend):
     def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
         if not items:
             return []
-        bar = ShardProgress(label, _total_docs(items), enabled=self.show_progress and fn is runner.run_shard_task)
+        bar = ShardProgress(label, total_documents(items), enabled=self.show_progress and fn is runner.run_shard_task)
         try:
             if self.workers == 1:
                 runner.set_progress_hook(bar.update)
@@ -90,24 +89,3 @@ class LocalBackend(runner.Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-def _total_docs(items: list[Any]) -> int | None:
-    """Documents to read, from Parquet footers (local input, or a later segment's shards)."""
-    import pyarrow.parquet as pq
-
-    total = 0
-    for item in items:
-        shard = getattr(item, "shard", None)
-        if shard is None:
-            return None
-        path = runner.segment_input_path(runner.Layout(Path(item.out)), item)
-        if path is None:
-            if "://" in shard.path or shard.format != "parquet":
-                return None
-            path = Path(shard.path)
-        try:
-            total += pq.ParquetFile(path).metadata.num_rows
-        except (OSError, ValueError):  # the task itself reports unreadable files with file and reason
-            return None
-    return total

@@ -31,8 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline import runner
-from pipeline.executors.local import _total_docs
-from pipeline.progress import ShardProgress
+from pipeline.progress import ShardProgress, total_documents
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +187,7 @@ class RayBackend(runner.Backend):
 
         self.connect()
         show = self.show_progress and fn is runner.run_shard_task
-        bar = ShardProgress(label, _total_docs(items) if show else None, enabled=show)
+        bar = ShardProgress(label, total_documents(items) if show else None, enabled=show)
         board = self._progress_board() if show else None
         refs = [self._task.options(**self._options(fn, item)).remote(fn, item, board) for item in items]
         index = {ref: i for i, ref in enumerate(refs)}
