@@ -3,10 +3,11 @@
 Counting streams over a `TokenSpool` one order at a time. An n-gram of order n is identified
 by the id of its (n-1)-word prefix and its last word, packed in one uint64 (`prefix << 32 |
 word`); per order, the distinct keys are sorted, and an n-gram's id is its rank. Each chunk of
-the corpus is counted on its own (sorted unique keys with counts, spilled to disk), the runs
-are merged, and a second pass over the chunks gives every corpus position the id of the
-n-gram ending there, which the next order builds on. Memory is bounded by the number of
-distinct n-grams (the model's size), not by the corpus.
+the corpus is counted on its own (sorted distinct keys with counts; what each position needs
+later is spilled to disk), the runs are merged as they come, and a second pass over the
+chunks gives every corpus position the id of the n-gram ending there, which the next order
+builds on. Memory is bounded by the number of distinct n-grams (the model's size) plus a
+chunk, not by the corpus.
 
 Estimation (Chen & Goodman 1998, section 3; Heafield et al. 2013, "Scalable Modified
 Kneser-Ney Language Model Estimation"), with lmplz's conventions:
@@ -144,25 +145,36 @@ def count_ngrams(spool: TokenSpool, order: int, workdir: Path | None = None) -> 
             np.save(work / f"ids-{i:05d}.npy", ids)
         tables = [OrderTable(np.arange(len(words), dtype=np.uint64), unigram_counts, np.full(len(words), -1, np.int64))]
         for n in range(2, order + 1):
-            runs = []
-            for i in range(n_chunks):
-                chunk = np.load(work / f"ids-{i:05d}.npy", mmap_mode="r")
-                prev = np.load(work / f"prev-{i:05d}.npy") if n > 2 else np.asarray(chunk)
-                _, keys = _keys_at(prev, np.asarray(chunk))
-                uniq, cnt = np.unique(keys, return_counts=True)
-                runs.append((uniq, cnt.astype(np.int64)))
-            keys, counts = _merge_runs(runs)
-            del runs
-            suffix = np.full(len(keys), -1, dtype=np.int64)
+            # pass 1: per chunk, the distinct n-grams (sorted keys), their counts, the suffix
+            # of each, and each position's index among them
+            merged = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+            pending: list[tuple[np.ndarray, np.ndarray]] = []
             for i in range(n_chunks):
                 chunk = np.load(work / f"ids-{i:05d}.npy")
                 prev = np.load(work / f"prev-{i:05d}.npy") if n > 2 else chunk.astype(np.int64)
-                pos, k = _keys_at(prev, chunk)
-                here = np.full(len(chunk), -1, dtype=np.int64)
-                idx = np.searchsorted(keys, k)
-                here[pos] = idx
+                pos, keys = _keys_at(prev, chunk)
+                uniq, inverse, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+                local_suffix = np.empty(len(uniq), dtype=np.int64)
                 # the suffix of the n-gram ending at j is the (n-1)-gram ending at j
-                suffix[idx] = prev[pos]
+                local_suffix[inverse] = prev[pos]
+                for name, arr in (("uniq", uniq), ("suffix", local_suffix), ("inverse", inverse), ("pos", pos)):
+                    np.save(work / f"{name}-{i:05d}.npy", arr)
+                pending.append((uniq, cnt.astype(np.int64)))
+                # merge when the pending runs outgrow the merged table: memory stays within a
+                # few times the distinct n-grams plus a chunk, whatever the number of chunks
+                if sum(len(k) for k, _ in pending) > max(len(merged[0]), spool.chunk_tokens):
+                    merged = _merge_runs([merged, *pending])
+                    pending = []
+            keys, counts = _merge_runs([merged, *pending])
+            del merged, pending
+            # pass 2: chunk-local n-gram indices to global ids (sorted queries: fast)
+            suffix = np.full(len(keys), -1, dtype=np.int64)
+            for i in range(n_chunks):
+                global_of_local = np.searchsorted(keys, np.load(work / f"uniq-{i:05d}.npy"))
+                suffix[global_of_local] = np.load(work / f"suffix-{i:05d}.npy")
+                length = len(np.load(work / f"ids-{i:05d}.npy", mmap_mode="r"))
+                here = np.full(length, -1, dtype=np.int64)
+                here[np.load(work / f"pos-{i:05d}.npy")] = global_of_local[np.load(work / f"inverse-{i:05d}.npy")]
                 np.save(work / f"prev-{i:05d}.npy", here)
             tables.append(OrderTable(keys, counts, suffix))
             if not len(keys):
