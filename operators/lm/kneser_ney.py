@@ -328,7 +328,8 @@ def estimate(spool: TokenSpool, order: int = 5, workdir: Path | None = None) -> 
         backoff[is_ctx] = np.log10(gamma_ctx[is_ctx])
         log_backoff.append(backoff)
 
-    for p in probs:
-        log_prob.append(np.minimum(0.0, np.log10(p)))
+    for p in probs:  # in place: the probabilities are not needed afterwards
+        np.log10(p, out=p)
+        log_prob.append(np.minimum(p, 0.0, out=p))
     return Estimate(order, vocab_size, tables, log_prob, log_backoff, discounts,
                     tokens=spool.tokens, sentences=spool.sentences, words=words)

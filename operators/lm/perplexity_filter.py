@@ -3,14 +3,14 @@ here, per language, with a maximum or CCNet's head/middle/tail buckets."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr, model_validator
 
-from operators.base import ID, Filter, reasons_from_rules, texts, with_column
+from operators.base import ID, Filter, Resources, reasons_from_rules, texts, with_column
 from operators.lm import artifacts
 from operators.registry import register
 
@@ -37,6 +37,7 @@ class PerplexityFilter(Filter):
     """
 
     name = "perplexity_filter"
+    resources: ClassVar[Resources] = Resources(cpus=1.0, memory_gb=1.0)  # a KenLM model per process
     model: str | None = Field(None, description="model folder (or artifact:<name>) for every document")
     models: dict[str, str] | None = Field(None, description="language -> model folder, chosen by the lang column")
     max_perplexity: float | None = Field(None, gt=0, description="remove documents above this perplexity; null = none")

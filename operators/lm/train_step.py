@@ -12,7 +12,7 @@ import pyarrow as pa
 import xxhash
 from pydantic import Field
 
-from operators.base import DOC_KEY, TEXT, GlobalOperator, Stage, StageContext, StepResult
+from operators.base import DOC_KEY, TEXT, GlobalOperator, Resources, Stage, StageContext, StepResult
 from operators.lm import artifacts
 from operators.lm.reference import iter_texts, of_lang
 from operators.registry import register
@@ -74,7 +74,8 @@ class TrainLM(GlobalOperator):
     seed: int = Field(0, description="seed of every sample")
 
     def stages(self) -> list[Stage]:
-        return [Stage("train", "global", self._train)]
+        # one process: SentencePiece on one thread, then the estimator (a few GB at 10M tokens)
+        return [Stage("train", "global", self._train, resources=Resources(cpus=1.0, memory_gb=4.0))]
 
     def bind(self, ctx: StageContext) -> None:
         super().bind(ctx)
