@@ -56,7 +56,8 @@ class PIIAnalyzer:
 
     def __init__(self, *, entities: list[str], custom: list[dict[str, Any]], ner_entities: list[str],
                  ner_model: str, phone_regions: list[str], phone_leniency: int, score_threshold: float,
-                 context_words: bool, ner_max_chars: int = 100_000, windows: WindowSettings | None = None):
+                 context_words: bool, ner_max_chars: int = 100_000, windows: WindowSettings | None = None,
+                 phone_budget_digits: int = 20_000, phone_fallback_min_digits: int = 7):
         from presidio_analyzer import EntityRecognizer, RecognizerResult
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
@@ -75,6 +76,9 @@ class PIIAnalyzer:
         self.spacy = spacy_recognizer(ner_entities) if ner_entities else None
         self.ner_max_chars = ner_max_chars
         self._phone_verdicts: dict[str, bool] = {}
+        self.phone_budget_digits = phone_budget_digits
+        self.phone_fallback_min_digits = phone_fallback_min_digits
+        self.phone_fallback_documents = 0
         self._phone_plan = PhoneRegionPlan(phone_regions, phone_leniency)
         self._phone_leniency = phone_leniency
         self._phone_by_regions: dict[tuple[str, ...], Any] = {}
@@ -91,30 +95,42 @@ class PIIAnalyzer:
         except Exception as exc:
             raise withheld(f"presidio {rec.name}", exc) from None
 
-    def _with_context(self, text: str, results: list[Any]) -> list[Any]:
-        """presidio's context boost, each result looked up in a short piece of `text` that
-        starts far enough back for the enhancer's five keywords (same tokens as the whole)."""
+    def _with_context(self, text: str, results: list[Any], max_piece: int = 1024) -> list[Any]:
+        """presidio's context boost, looked up in short pieces of `text` that start far enough
+        back for the enhancer's five keywords (so their tokens are the whole text's tokens).
+        Results whose pieces overlap share one piece, up to `max_piece` characters."""
         out = []
-        for r in results:
-            rec = self._by_id[r.recognition_metadata[self._id_key]]
+        groups: list[tuple[int, int, list[Any]]] = []
+        for r in sorted(results, key=lambda r: r.start):
             if r.score >= 1.0:  # validated (e-mail, card, IBAN): a context boost cannot change it
                 out.append(r)
                 continue
-            s = prefilter.context_start(text, r.start, self._stop_words)
+            s, words = prefilter.context_start(text, r.start, self._stop_words)
+            if not words:  # no word before it at all (digit dumps): no context word can apply
+                out.append(r)
+                continue
             e = prefilter.window(text, r.end, r.end, 0, 256)[1]
+            if groups and s <= groups[-1][1] and e - groups[-1][0] <= max_piece:
+                g = groups[-1]
+                groups[-1] = (g[0], max(g[1], e), g[2] + [r])
+            else:
+                groups.append((s, e, [r]))
+        for s, e, group in groups:
             piece = text[s:e]
-            r.start -= s
-            r.end -= s
             try:
                 artifacts = self.nlp.process_text(piece, "en")
-                boosted = rec.enhance_using_context(piece, [r], [], artifacts, None)
-                boosted = self.enhancer.enhance_using_context(piece, boosted, artifacts, [rec], None)
+                for r in group:
+                    rec = self._by_id[r.recognition_metadata[self._id_key]]
+                    r.start -= s
+                    r.end -= s
+                    boosted = rec.enhance_using_context(piece, [r], [], artifacts, None)
+                    boosted = self.enhancer.enhance_using_context(piece, boosted, artifacts, [rec], None)
+                    for b in boosted:
+                        b.start += s
+                        b.end += s
+                        out.append(b)
             except Exception as exc:
                 raise withheld("presidio context enhancement", exc) from None
-            for b in boosted:
-                b.start += s
-                b.end += s
-                out.append(b)
         return out
 
     def _finish(self, results: list[Any]) -> list[Any]:
@@ -187,14 +203,19 @@ class PIIAnalyzer:
         spans = self.candidate_spans(text, clusters, digits)
         starts = [c[0] for c in clusters]
         out: list[Any] = []
+        fallback: list[Finding] = []
         for entity, found in spans.items():
             if entity == "PHONE_NUMBER":
                 wins = [prefilter.uncut(text, prefilter.window(text, a, b, w.phone_margin, w.reach), clusters, starts, w.reach)
                         for a, b in found]
             else:
                 wins = [prefilter.window(text, a, b, w.margin, w.reach) for a, b in found]
+            wins = prefilter.merge(wins)
+            if entity == "PHONE_NUMBER" and self._phone_over_budget(wins, starts, digits):
+                fallback = self._phone_fallback(clusters, digits)
+                continue
             results = []
-            for s, e in prefilter.merge(wins):
+            for s, e in wins:
                 for c in prefilter.chunks(text, s, e, w.max_chars, w.overlap):
                     piece = text[c.start:c.end]
                     rec = None
@@ -211,7 +232,24 @@ class PIIAnalyzer:
             if results and self.enhancer is not None:
                 results = self._with_context(text, results)
             out += self._finish(results)
-        return sorted(Finding(r.start, r.end, r.entity_type, r.score) for r in out)
+        return sorted([Finding(r.start, r.end, r.entity_type, r.score) for r in out] + fallback)
+
+    def _phone_over_budget(self, wins: list[tuple[int, int]], starts: list[int], digits: list[int]) -> bool:
+        total = 0
+        for s, e in wins:
+            total += sum(digits[bisect.bisect_left(starts, s):bisect.bisect_left(starts, e)])
+            if total > self.phone_budget_digits:
+                return True
+        return False
+
+    def _phone_fallback(self, clusters: list[tuple[int, int]], digits: list[int]) -> list[Finding]:
+        """A document with more phone-candidate digits than the budget (tables, digit dumps):
+        phonenumbers would take minutes, so every digit cluster long enough to be a phone number
+        counts as one. Over-redacts, never leaks, stays linear."""
+        self.phone_fallback_documents += 1
+        score = max(self.threshold, 0.4)  # presidio's phone score, kept whatever the threshold
+        return [Finding(a, b, "PHONE_NUMBER", score) for (a, b), d in zip(clusters, digits)
+                if d >= self.phone_fallback_min_digits]
 
     def analyze_whole(self, text: str) -> list[Finding]:
         """Every recognizer on the whole text, no prefilter: what the fast path must equal."""

@@ -82,23 +82,33 @@ class Chunk:
     core_end: int
 
 
-def _is_keyword(token: str, stop_words: frozenset[str]) -> bool:
-    word = "".join(c for c in token.lower() if c.isalpha())
-    return bool(word) and word not in stop_words
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _keywords(piece: str, stop_words: frozenset[str]) -> int:
+    """Whitespace tokens whose letters (lower-cased) are not a stop word: a cheap stand-in for
+    presidio's keywords (spaCy lemmas that are neither stop words nor punctuation)."""
+    n = 0
+    for tok in piece.split():
+        word = "".join(_LETTERS.findall(tok)).lower()
+        if word and word not in stop_words:
+            n += 1
+    return n
 
 
 def context_start(text: str, a: int, stop_words: frozenset[str], keywords: int = 8, step: int = 64,
-                  limit: int = 2048) -> int:
+                  limit: int = 1024) -> tuple[int, int]:
     """A whitespace boundary before `a` with at least `keywords` non-stop-words between it and
-    `a` (or the text's start, or `limit` characters back): presidio's context enhancer walks
-    back over stop words and punctuation to five keywords, and needs the same tokens."""
+    `a` (or the text's start, or about `limit` characters back), and how many it found:
+    presidio's context enhancer walks back over stop words and punctuation to five keywords,
+    and needs the same tokens. (Beyond `limit` we stop looking, presidio does not.)"""
     floor = max(0, a - limit)
-    s = a
-    while s > floor:
-        s = _left_boundary(text, max(floor, s - step), step)
-        if sum(_is_keyword(t, stop_words) for t in text[s:a].split()) >= keywords:
-            break
-    return s
+    s, found = a, 0
+    while s > floor and found < keywords:
+        nxt = _left_boundary(text, max(floor, s - step), step)
+        found += _keywords(text[nxt:s], stop_words)
+        s = nxt
+    return s, found
 
 
 def _left_boundary(text: str, s: int, reach: int) -> int:

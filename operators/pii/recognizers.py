@@ -146,6 +146,8 @@ def token_nlp_engine() -> Any:
             return True
 
         def process_text(self, text: str, language: str) -> NlpArtifacts:
+            if len(self.nlp.vocab) > 500_000:  # every new token string stays in the vocab: bound it
+                self.nlp = spacy.blank("en")
             doc = self.nlp.make_doc(text)
             return NlpArtifacts(entities=[], tokens=doc, tokens_indices=[t.idx for t in doc],
                                 lemmas=[t.lower_ for t in doc], nlp_engine=self, language=language, scores=[])
@@ -196,7 +198,7 @@ def ner_nlp_engine(model: str) -> Any:
     if "tok2vec" in nlp.pipe_names and "ner" not in getattr(nlp.get_pipe("tok2vec"), "listening_components", ["ner"]):
         unused.append("tok2vec")  # en_core_web_sm's ner embeds its own tok2vec: 2.6x faster, same entities
     if unused:
-        nlp.disable_pipes(*unused)
+        nlp.select_pipes(disable=unused)
     if "ner" not in nlp.pipe_names:
         raise NerModelMissing(f"pii_scrubber: spaCy model {model!r} has no 'ner' component")
     engine.nlp = {"en": nlp}  # set directly: SpacyNlpEngine.load() would download a missing model

@@ -70,9 +70,26 @@ def resolve(findings: Sequence[Span]) -> list[tuple[int, int, str]]:
     return out
 
 
-def canonical(entity: str, value: str) -> str:
+def canonical_phone(value: str, regions: Sequence[str]) -> str:
+    """E.164 form for the first region where the number is valid ("(212) 555-0199" and
+    "+1 212 555 0199" are both +12125550199); else its digits."""
+    import phonenumbers
+
+    for region in regions or ("US",):
+        try:
+            num = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return "".join(c for c in value if c.isdecimal() or c == "+")
+
+
+def canonical(entity: str, value: str, phone_regions: Sequence[str] = ()) -> str:
     """The form hashed for `hash`: the same identifier written differently hashes the same."""
-    if entity in ("PHONE_NUMBER", "CREDIT_CARD", "US_SSN"):
+    if entity == "PHONE_NUMBER":
+        return canonical_phone(value, phone_regions)
+    if entity in ("CREDIT_CARD", "US_SSN"):
         return "".join(c for c in value if c.isdecimal() or c == "+")
     if entity == "IBAN_CODE":
         return "".join(c for c in value if c.isalnum()).upper()
@@ -91,13 +108,14 @@ class Replacer:
     """
 
     def __init__(self, policy: Policy, salt: str | None = None, hash_chars: int = 16,
-                 fake_values: dict[str, str] | None = None):
+                 fake_values: dict[str, str] | None = None, phone_regions: Sequence[str] = ()):
         if policy == "hash" and not salt:
             raise ValueError("the hash policy needs a salt")
         self.policy = policy
         self._key = (salt or "").encode("utf-8")
         self._hash_chars = hash_chars
         self._fakes = {**FAKES, **(fake_values or {})}
+        self._phone_regions = tuple(phone_regions)
 
     def token(self, entity: str, value: str) -> str:
         if self.policy == "tag":
@@ -106,7 +124,7 @@ class Replacer:
             return ""
         if self.policy == "fake":
             return self._fakes.get(entity, f"<{tag(entity)}>")
-        msg = f"{entity}\x1f{canonical(entity, value)}".encode()
+        msg = f"{entity}\x1f{canonical(entity, value, self._phone_regions)}".encode()
         digest = hmac.new(self._key, msg, hashlib.sha256).hexdigest()[: self._hash_chars]
         return f"<{tag(entity)}_{digest}>"
 

@@ -115,6 +115,12 @@ class PIIScrubber(Mapper):
     - already scrubbed, so rejected output holds no values either. Values never reach logs,
     statistics or exceptions: presidio's log records are emptied and its exceptions are
     re-raised without their message.
+
+    Bad input stays bounded: windows are analyzed in 8 KB chunks, NER in 100 KB pieces, and a
+    document with more than `phone_budget_digits` digits in phone candidates (digit dumps, big
+    tables: phonenumbers would take minutes) treats every cluster of `phone_min_digits`+ digits
+    as a phone number instead (over-redacts, never leaks; metric
+    `pii_scrubber:phone_fallback_documents`).
     """
 
     name = "pii_scrubber"
@@ -130,6 +136,8 @@ class PIIScrubber(Mapper):
                                      description="phonenumbers regions (presidio's default set)")
     phone_leniency: int = Field(1, ge=0, le=3, description="phonenumbers leniency: 0 possible, 1 valid, 2-3 stricter")
     phone_min_digits: int = Field(7, ge=1, le=20, description="drop phone findings with fewer digits")
+    phone_budget_digits: int = Field(20_000, ge=0, description="phone-candidate digits per document run "
+                                     "through phonenumbers; beyond, every cluster of phone_min_digits+ digits is a phone")
     score_threshold: float = Field(0.4, ge=0, le=1, description="drop findings scored below")
     context_words: bool = Field(True, description="presidio context words raise scores")
     policy: Policy = Field("tag", description="tag | fake | hash | remove")
@@ -201,11 +209,12 @@ class PIIScrubber(Mapper):
         _silence_presidio_values()
         if self.ner_entities:
             require_spacy_model(self.ner_model)
-        self._replacer = Replacer(self.policy, self._salt(), self.hash_chars, self.fake_values)
+        self._replacer = Replacer(self.policy, self._salt(), self.hash_chars, self.fake_values, self.phone_regions)
         self._analyzer = PIIAnalyzer(
             entities=list(self.entities), custom=[c.model_dump() for c in self.custom_patterns],
             ner_entities=list(self.ner_entities), ner_model=self.ner_model, phone_regions=list(self.phone_regions),
             phone_leniency=self.phone_leniency, score_threshold=self.score_threshold, context_words=self.context_words,
+            phone_budget_digits=self.phone_budget_digits, phone_fallback_min_digits=self.phone_min_digits,
         )
 
     # ---- per batch ---------------------------------------------------------------------------
@@ -243,6 +252,10 @@ class PIIScrubber(Mapper):
             total = int(counts[e].sum())
             if total:
                 self.add_metric(f"pii:{e}", total)
+        fallbacks = self._analyzer.phone_fallback_documents
+        if fallbacks:
+            self.add_metric("pii_scrubber:phone_fallback_documents", fallbacks)
+            self._analyzer.phone_fallback_documents = 0
         out = with_column(table, TEXT, pa.array(new_text, pa.string()))
         for e in entities:
             out = with_column(out, COUNT_PREFIX + e, pa.array(counts[e], pa.int32()))
