@@ -67,7 +67,8 @@ class _WithheldLogRecords(logging.Filter):
     text %s'). Keep the record (level, place), drop its content."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = f"presidio-analyzer {record.levelname.lower()} at {record.module}:{record.lineno} (message withheld: it may quote the text)"
+        record.msg = (f"{record.name} {record.levelname.lower()} at {record.module}:{record.lineno} "
+                      "(message withheld: it may quote the text)")
         record.args = ()
         record.exc_info = None
         record.exc_text = None
@@ -75,9 +76,10 @@ class _WithheldLogRecords(logging.Filter):
 
 
 def _silence_presidio_values() -> None:
-    logger = logging.getLogger("presidio-analyzer")
-    if not any(isinstance(f, _WithheldLogRecords) for f in logger.filters):
-        logger.addFilter(_WithheldLogRecords())
+    for name in ("presidio-analyzer", "decision_process"):  # every logger presidio-analyzer 2.2 uses
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _WithheldLogRecords) for f in logger.filters):
+            logger.addFilter(_WithheldLogRecords())
 
 
 @register
