@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -155,25 +156,32 @@ class TrainTokenizer(GlobalOperator):
     def _train_stage(self, ctx: StageContext) -> None:
         if ctx.artifacts is None:
             raise RuntimeError("train_tokenizer: the executor gave no artifacts folder")
-        summary = train_to_folder(self, ctx.iter_shards, ctx.artifacts / self.artifact, ctx.workdir)
+        seconds: dict[str, float] = {}
+        summary = train_to_folder(self, ctx.iter_shards, ctx.artifacts / self.artifact, ctx.workdir, seconds)
         ctx.metrics["tokenizer:train_documents"] += summary["training"]["documents"]
         ctx.metrics["tokenizer:train_bytes"] += summary["training"]["bytes"]
         ctx.metrics["tokenizer:vocab_size"] += summary["vocab_size"]
+        for phase, value in seconds.items():
+            ctx.metrics[f"tokenizer:{phase}_seconds"] += round(value, 3)
 
 
 # ---- training into a folder (the step, the CLI and the Python API) ---------------------------
 
 
 def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput]], out_dir: Path,
-                    workdir: Path) -> dict[str, Any]:
-    """Sample, train, evaluate and write every artifact to `out_dir` (replaced atomically)."""
+                    workdir: Path, seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    """Sample, train, evaluate and write every artifact to `out_dir` (replaced atomically).
+    `seconds` receives the time of each phase (sample, train, evaluate); the files hold no
+    timings, so that the same input gives the same bytes."""
     from operators.tokenizer.evaluate import evaluate, write_summary
     from operators.tokenizer.hf import train_hf
     from operators.tokenizer.loading import HFTokenizer, SentencePieceTokenizer
     from operators.tokenizer.spm import arrow_normalize, tokenizer_from_sentencepiece, train_sentencepiece
 
+    clock = _Clock(seconds if seconds is not None else {})
     sample = select_sample(shards(), op.seed, op.held_out_documents, op.max_documents, op.max_bytes)
     _check_sample(sample)
+    clock.lap("sample")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
@@ -201,6 +209,7 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
             if native:
                 handle, reference = SentencePieceTokenizer(model_path), handle
         _write_tokenizer_config(op, tmp)
+        clock.lap("train")
         held = evaluate(handle, held_out_batches(held_path), reference) if sample.held_out.size else None
         summary = _summary(op, handle, sample, counts, held, tmp)
         summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json", "summary.md"])
@@ -208,9 +217,21 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
+        clock.lap("evaluate")
         return summary
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Clock:
+    def __init__(self, laps: dict[str, float]):
+        self.laps = laps
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def _check_sample(sample: Sample) -> None:

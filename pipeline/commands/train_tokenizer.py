@@ -113,9 +113,10 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
             yield ShardInput(shard.index, shard.name, batches)
 
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="train-tokenizer-") as work:
-            summary = train_to_folder(op, inputs, out, Path(work))
+            summary = train_to_folder(op, inputs, out, Path(work), phases)
     except (ValueError, FileNotFoundError) as exc:
         if args.debug or isinstance(exc, InputError):
             raise
@@ -128,7 +129,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> int:
     held = summary.get("held_out") or {}
     console.print(f"[green]trained[/] {summary['algorithm']} tokenizer: vocabulary {summary['vocab_size']:,} "
                   f"on {summary['training']['documents']:,} documents ({summary['training']['bytes']:,} bytes) "
-                  f"in {seconds:.1f} s", highlight=False)
+                  f"in {seconds:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()) + ")",
+                  highlight=False)
     if held:
         console.print(f"held out ({held['documents']:,} documents): {held['bytes_per_token']} bytes/token, "
                       f"{held['tokens_per_word']} tokens/word, unknown {held['unknown_share']}, "
