@@ -69,16 +69,20 @@ class PerplexityFilter(Filter):
         # models available now are loaded now; `artifact:` ones trained later in this recipe load
         # at the first batch
         for lang, ref in self._folders().items():
-            if ref.startswith(artifacts.PREFIX) and artifacts.run_artifacts() is None:
+            if ref.startswith(artifacts.PREFIX) and artifacts.run_artifacts() is None and self._bound() is None:
                 continue
             self._scorer(lang)
+
+    def _bound(self) -> Any:
+        # the run's artifacts folder, if the executor hands it to operators (see artifacts.py)
+        return getattr(self, "_run_artifacts", None)
 
     def _scorer(self, lang: str) -> Any:
         scorer = self._scorers.get(lang)
         if scorer is None:
             from operators.lm.scoring import PerplexityModel
 
-            folder = artifacts.resolve(self._folders()[lang], self.name)
+            folder = artifacts.resolve(self._folders()[lang], self.name, self._bound())
             scorer = self._scorers[lang] = PerplexityModel(folder)
             if self.keep_buckets and not {"30", "60"} <= set(scorer.cutoffs):
                 raise ValueError(f"{self.name}: keep_buckets needs cutoffs, but {folder}/cutoffs.json has no 30th and "
