@@ -166,3 +166,16 @@ def test_punctuation_set_is_unicode_category_p():
 @given(st.lists(st.lists(st.sampled_from(_ALPHABET), max_size=30).map("".join), min_size=1, max_size=6))
 def test_count_tokens_equals_str_split(texts):
     assert S.count_tokens(arr(*texts)).tolist() == [len(t.split()) for t in texts]
+
+
+def test_tokens_ignore_bytes_after_the_last_value():
+    # Arrow 26's utf8_split_whitespace reads past a value that ends in multi-byte whitespace;
+    # garbage after the last value used to glue U+2028 to the last token (found by the test above)
+    for text in ["ab\u2028", "x\u00a0", "y \u3000"]:
+        data = text.encode()
+        for tail in (b"", b"\x80\x80\x80", b"\xff\xfe"):
+            offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32).tobytes())
+            raw = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data + tail)])
+            assert S.split_tokens(raw).to_pylist() == [text.split()]
+            assert S.split_words(raw).to_pylist() == [text.split()]
+            assert S.count_tokens(raw).tolist() == [len(text.split())]

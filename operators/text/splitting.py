@@ -210,9 +210,19 @@ def split_paragraphs(texts: pa.Array) -> Pieces:
 
 def split_tokens(texts: pa.Array) -> Pieces:
     """Whitespace-separated tokens, punctuation kept (what C4's `line.split()` counts)."""
-    tokens = _from_list_array(pc.utf8_split_whitespace(texts))
+    tokens = _from_list_array(utf8_split_whitespace(texts))
     # Arrow yields an empty token for leading/trailing whitespace and for empty text; str.split does not
     return tokens.filter(_int64(pc.binary_length(tokens.values)) > 0)
+
+
+def utf8_split_whitespace(texts: pa.Array) -> pa.ListArray:
+    """`pc.utf8_split_whitespace`, safe from an Arrow 26 bug: when a value ends in multi-byte
+    whitespace (U+2028, U+3000, NBSP...), the kernel decodes past the value's end, and for the
+    last value of a buffer it reads whatever follows (uninitialized after some kernels, e.g.
+    replace_with_mask), so the trailing whitespace is sometimes kept in the last token. A
+    one-byte sentinel value after the batch gives it a valid byte to read."""
+    padded = pa.concat_arrays([texts, pa.array(["."], texts.type)])
+    return pc.utf8_split_whitespace(padded).slice(0, len(texts))
 
 
 def split_words(texts: pa.Array, *, strip_punctuation: bool = True, split_cjk: bool = True) -> Pieces:
@@ -222,7 +232,7 @@ def split_words(texts: pa.Array, *, strip_punctuation: bool = True, split_cjk: b
         texts = space_cjk(texts)
     if not strip_punctuation:
         return split_tokens(texts)
-    tokens = _from_list_array(pc.utf8_split_whitespace(texts))
+    tokens = _from_list_array(utf8_split_whitespace(texts))
     stripped = tokens.with_values(pc.utf8_trim(tokens.values, characters=punctuation_chars()))
     # one filter drops both Arrow's empty tokens and punctuation-only ones
     return stripped.filter(_int64(pc.binary_length(stripped.values)) > 0)
