@@ -52,7 +52,8 @@ class TrainLM(GlobalOperator):
     text), or, when it is null, on this step's input documents. Rows with a `lang` column of
     another language than `lang` are skipped. The model goes to the run's
     `artifacts/<artifact>/`; a later `perplexity_filter` names it `artifact:<artifact>`.
-    Documents pass through unchanged.
+    Documents pass through unchanged. From Python, call
+    `operators.lm.training.train_language_model` instead (`run()` trains into a temporary folder).
     """
 
     name = "train_lm"
