@@ -233,7 +233,7 @@ def part_bad(args) -> list[str]:
     para = ("Contact Jane at jane.roe@example.org or +44 20 7946 0958; card 4111-1111-1111-1111. " * 3 + "\n")
     filler = "The quick brown fox jumps over the lazy dog in 1998 and 2003. " * 40 + "\n"
     cases = {
-        "huge: 8 MB prose, 1 PII paragraph per 100 KB": (filler * 30 + para) * 80,
+        "huge: 6 MB prose, 1 PII paragraph per 75 KB": (filler * 30 + para) * 80,
         "digits: 1 MB of random digit groups": " ".join("".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
                                                        for _ in range(150_000))[:1_000_000],
         "digits: 200 KB single digit run": "".join(rng.choice("0123456789") for _ in range(200_000)),
