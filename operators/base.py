@@ -65,10 +65,16 @@ class Operator(BaseModel):
 
     _ready: bool = PrivateAttr(default=False)
     _metrics: Counter = PrivateAttr(default_factory=Counter)
+    # the run's artifacts folder (<output>/artifacts), set by the executor before setup(), so a
+    # step can load a model that an earlier training step of the same recipe wrote
+    _run_artifacts: Path | None = PrivateAttr(default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
         """Load models or build engines. Called once per process, before the first batch."""
+
+    def bind_run(self, artifacts: Path) -> None:
+        self._run_artifacts = artifacts
 
     def ensure_setup(self) -> None:
         if not self._ready:

@@ -192,14 +192,12 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     )
     rejected: dict[int, ShardWriter] = {}
     read_docs = 0
-    ctxs: dict[int, StageContext] = {}
     for k in seg_ops:
         op = ops[k]
-        op.ensure_setup()
         if isinstance(op, GlobalOperator):
             ctx = _stage_context(layout, k, op, task.shard_names)
             op.bind(ctx)
-            ctxs[k] = ctx
+        _setup(op, k, layout)
     source_schema: pa.Schema | None = None
     try:
         for table in _segment_source(task, recipe, quarantine if out_cfg.quarantine else None):
@@ -290,6 +288,17 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     return stats
 
 
+def _setup(op: Operator, step: int, layout: Layout) -> None:
+    """Tell the operator where this run's artifacts are, then set it up (once per process)."""
+    op.bind_run(layout.artifacts)
+    try:
+        op.ensure_setup()
+    except (InputError, StepError):
+        raise
+    except Exception as exc:
+        raise StepError(f"step {step} ({op.name}) could not be set up: {type(exc).__name__}: {exc}") from exc
+
+
 def _stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
     ctx = StageContext(workdir=layout.step_dir(step, op) / "data", shard_names=shard_names, artifacts=layout.artifacts)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
@@ -322,8 +331,8 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     recipe = Recipe.model_validate(json.loads(task.recipe_json))
     op = worker_steps(task.recipe_json)[task.step]
     assert isinstance(op, GlobalOperator)
-    op.ensure_setup()
     layout = Layout(Path(task.out))
+    _setup(op, task.step, layout)
     names = [s.name for s in task.shards]
     ctx = _stage_context(layout, task.step, op, names)
     inputs = _shard_inputs(layout, task.segment_before, task.shards, recipe.input.batch_size)

@@ -176,3 +176,10 @@ def test_remote_filesystem_input_through_fsspec(tmp_path):
     run_recipe(validate_recipe(data))
     assert [r["text"] for r in read_output(out)] == ["alpha beta", "gamma", "delta"]
     assert stats(out)["input"]["files"] == 2
+
+
+def test_setup_failure_names_the_step(tmp_path, shards):
+    data = recipe_dict(f"{tmp_path}/in/*.parquet", str(tmp_path / "out"),
+                       steps=[{"normalize_text": {}}, {"language_filter": {"model_path": str(tmp_path / "missing.bin")}}])
+    with pytest.raises(Exception, match=r"step 1 \(language_filter\) could not be set up: FileNotFoundError"):
+        run_recipe(validate_recipe(data))
