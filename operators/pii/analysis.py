@@ -220,7 +220,8 @@ class PIIAnalyzer:
                     piece = text[c.start:c.end]
                     rec = None
                     if entity == "PHONE_NUMBER":
-                        lo, hi = bisect.bisect_left(starts, c.start), bisect.bisect_left(starts, c.end)
+                        # clusters starting in the chunk, and the one a chunk of a huge window may cut
+                        lo, hi = max(0, bisect.bisect_right(starts, c.start) - 1), bisect.bisect_left(starts, c.end)
                         rec = self._phone(max(digits[lo:hi], default=0), "+" in piece or "\uff0b" in piece)
                         if rec is None:
                             continue

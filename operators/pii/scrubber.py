@@ -122,7 +122,8 @@ class PIIScrubber(Mapper):
     document with more than `phone_budget_digits` digits in phone candidates (digit dumps, big
     tables: phonenumbers would take minutes) treats every cluster of `phone_min_digits`+ digits
     as a phone number instead (over-redacts, never leaks; metric
-    `pii_scrubber:phone_fallback_documents`).
+    `pii_scrubber:phone_fallback_documents`). Default 20,000: ten times the most any of 60,000
+    corpus_en documents has (1,982 digits in clusters of 4+), about ten seconds of phonenumbers.
     """
 
     name = "pii_scrubber"
