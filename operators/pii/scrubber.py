@@ -106,8 +106,9 @@ class PIIScrubber(Mapper):
     default 0 also keeps its 0.05 "very weak" SSN patterns). Phone findings with fewer than
     `phone_min_digits` digits are dropped (7: the shortest subscriber number with area code in
     the default regions, e.g. DE "030 1234"; presidio alone takes the years 1640-1649 for German
-    numbers). Overlapping findings merge into one region labelled with the best finding (score,
-    then cards, IBANs, e-mails, SSNs, IPs, phones, URLs), replaced per `policy`: `tag`
+    numbers). Overlapping findings merge into one region (their union) labelled with the best
+    finding: patterns before NER (spaCy calls phone numbers dates), then score, then cards,
+    IBANs, e-mails, SSNs, IPs, phones, URLs. Regions are replaced per `policy`: `tag`
     (`<EMAIL>`, `<PHONE_NUMBER>`...), `fake` (fixed fake values per type), `hash` (salted
     HMAC-SHA256, stable across shards and processes: the salt comes from the recipe, `salt` or
     better `salt_env`) or `remove`.
