@@ -109,6 +109,14 @@ class Operator(BaseModel):
     def params(self) -> dict[str, Any]:
         return self.model_dump()
 
+    # an operator that removes sensitive values (PII) from text; the runner passes documents that
+    # earlier steps removed (and quarantined records) through its `redact` before writing them
+    redacts_sinks: ClassVar[bool] = False
+
+    def redact(self, table: pa.Table) -> pa.Table:
+        """The text column with sensitive values replaced (for `redacts_sinks` operators)."""
+        return table
+
     def model_files(self) -> dict[str, str]:
         """Model files this operator loads ({label: path}); the report records their hashes."""
         return {}

@@ -198,6 +198,9 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
             ctx = _stage_context(layout, k, op, task.shard_names)
             op.bind(ctx)
         _setup(op, k, layout)
+    # documents removed before a PII-scrubbing step are scrubbed by it before reaching a sink
+    redactor_after = {k: next((ops[j] for j in range(k + 1, len(ops)) if ops[j].redacts_sinks), None)
+                      for k in range(-1, len(ops))}
     source_schema: pa.Schema | None = None
     try:
         for table in _segment_source(task, recipe, quarantine if out_cfg.quarantine else None):
@@ -232,6 +235,10 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
                     for reason, n in Counter(reasons.to_pylist()).items():
                         c.removed[reason] += n
                     if out_cfg.rejected:
+                        redactor = redactor_after[k]
+                        if redactor is not None:
+                            _setup(redactor, ops.index(redactor), layout)
+                            removed = redactor.redact(removed)
                         w = rejected.get(k)
                         if w is None:
                             w = rejected[k] = ShardWriter(
@@ -256,6 +263,11 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
             w.commit()
         if q_rows:
             q_table = pa.Table.from_pylist(q_rows)
+            redactor = redactor_after[-1]
+            if redactor is not None:
+                _setup(redactor, ops.index(redactor), layout)
+                raw = redactor.redact(pa.table({TEXT: q_table.column("raw")})).column(TEXT)
+                q_table = q_table.set_column(q_table.schema.get_field_index("raw"), "raw", raw)
             qw = ShardWriter(layout.out / "quarantine", task.shard.name, out_cfg.compression)
             qw.write(q_table)
             qw.commit()

@@ -269,6 +269,20 @@ class PIIScrubber(Mapper):
             reasons = pa.array(np.where(too_many, f"{self.name}:too_many_pii", None).tolist(), pa.string())
         return StepResult(out, reasons)
 
+    redacts_sinks: ClassVar[bool] = True
+
+    def redact(self, table: pa.Table) -> pa.Table:
+        """Scrub documents that earlier steps removed (the runner calls this before writing them
+        to rejected/ or quarantine/), with the same policy, without counting them."""
+        column = table.column(TEXT).to_pylist()
+        try:
+            regions = self.findings([t or "" for t in column])
+        except Exception as exc:
+            raise self._locate(exc, table) from None
+        scrubbed = [self._replacer.apply(t, found) if t is not None and found else t for t, found in zip(column, regions)]
+        self._analyzer.phone_fallback_documents = 0
+        return with_column(table, TEXT, pa.array(scrubbed, pa.string()))
+
     @staticmethod
     def _locate(exc: Exception, table: pa.Table) -> Exception:
         """Which batch failed (document ids, not text), with the cause's message withheld."""

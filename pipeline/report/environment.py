@@ -84,7 +84,7 @@ def model_files(steps: list[Operator | None], artifacts: Path | None) -> list[tu
     return rows
 
 
-SECRET_KEY = re.compile(r"(^|_)(secret|password|passwd|api_key|access_key|credentials?|auth_token)($|_)", re.I)
+SECRET_KEY = re.compile(r"(^|_)(secret|password|passwd|api_key|access_key|credentials?|auth_token|salt)($|_)", re.I)
 
 
 def mask_secrets(data: Any, under_storage: bool = False) -> Any:
