@@ -51,3 +51,13 @@ def test_does_not_import_presidio() -> None:
     code = "import sys, operators.pii.display as d; d.redact_for_display('a@b.com'); print('presidio_analyzer' in sys.modules, 'spacy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_names_beside_addresses_are_hidden():
+    from operators.pii.display import redact_for_display
+
+    assert redact_for_display("From: ap@pelliccio.example (Anthony S. Pelliccio)\nSubject: x") == \
+        "From: <EMAIL> (<PERSON>)\nSubject: x"
+    assert redact_for_display('Reply-To: "Jane Doe" <jane@example.org>') == "Reply-To: <PERSON> <EMAIL>"
+    assert redact_for_display("From: Jane Doe <jane@example.org>") == "From: <PERSON> <EMAIL>"
+    assert redact_for_display("Email: jane@example.org") == "Email: <EMAIL>"

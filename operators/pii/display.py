@@ -35,6 +35,13 @@ _PHONE = re.compile(
 )
 
 
+# Names written next to an address, as mail headers and signatures do: `<EMAIL> (Jane Doe)`,
+# `"Jane Doe" <EMAIL>`, `Jane Doe <EMAIL>`; the name is a person's as surely as the address.
+_NAME_AFTER_EMAIL = re.compile(r"<EMAIL>(\s*)\([^()\n]{1,80}\)")
+_NAME_BEFORE_EMAIL = re.compile(
+    r"(?:\"[^\"\n]{1,80}\"|\b[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,3})([ \t]*)<?<EMAIL>>?")
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -80,11 +87,13 @@ def _sub(pattern: re.Pattern[str], tag: str, text: str, valid: Callable[[str], b
 def redact_for_display(text: str) -> str:
     """Replace e-mails, phones, IPs, credit cards (Luhn), IBANs (mod 97), US SSNs and URL
     userinfo with `<EMAIL>`, `<PHONE_NUMBER>`, `<IP_ADDRESS>`, `<CREDIT_CARD>`, `<IBAN_CODE>`,
-    `<US_SSN>`, `<USERINFO>`. Regex only; safe on any string (None-free), linear-time patterns."""
+    `<US_SSN>`, `<USERINFO>`, and names written beside an e-mail address with `<PERSON>`. Regex only; safe on any string (None-free), linear-time patterns."""
     if not text:
         return text
     text = _URL_USERINFO.sub(lambda m: m.group(1) + "<USERINFO>@", text)
     text = _sub(_EMAIL, "<EMAIL>", text)
+    text = _NAME_AFTER_EMAIL.sub(lambda m: f"<EMAIL>{m.group(1)}(<PERSON>)", text)
+    text = _NAME_BEFORE_EMAIL.sub(lambda m: f"<PERSON>{m.group(1)}<EMAIL>", text)
     text = _sub(_IBAN, "<IBAN_CODE>", text, lambda s: _iban_ok(re.sub(r"[ -]", "", s)))
     text = _sub(_CARD, "<CREDIT_CARD>", text, lambda s: _luhn_ok(re.sub(r"[ -]", "", s)))
     text = _sub(_SSN, "<US_SSN>", text)
