@@ -234,14 +234,15 @@ class MinHashDedup(GlobalOperator):
 
     def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
         node, root, size, winner = self._shard_clusters(shard_index, ctx)
+        if len(node) == 0:  # no document of the shard is in a cluster: a sentinel no key equals
+            node = root = size = winner = np.array([-1], dtype=np.int64)
         keys = table.column(DOC_KEY).to_numpy()
-        pos = np.searchsorted(node, keys)
-        pos_c = np.minimum(pos, max(len(node) - 1, 0))
-        found = (pos < len(node)) & (node[pos_c] == keys) if len(node) else np.zeros(len(keys), dtype=bool)
-        removed = found & (winner[pos_c] != keys) if len(node) else found
+        pos = np.minimum(np.searchsorted(node, keys), len(node) - 1)
+        found = node[pos] == keys
+        removed = found & (winner[pos] != keys)
         if self.cluster_columns:
-            cluster_id = np.where(found, root[pos_c] if len(node) else keys, keys)
-            cluster_size = np.where(found, size[pos_c] if len(node) else 1, 1)
+            cluster_id = np.where(found, root[pos], keys)
+            cluster_size = np.where(found, size[pos], 1)
             table = _set(table, "cluster_id", pa.array(cluster_id, pa.int64()))
             table = _set(table, "cluster_size", pa.array(cluster_size, pa.int64()))
         reasons = pa.array(np.where(removed, "minhash_dedup:duplicate", None), pa.string())
