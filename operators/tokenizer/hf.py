@@ -126,17 +126,18 @@ def train_hf(op: TrainTokenizer, texts: Callable[[], Iterator[list[str]]],
     tok.decoder = hf_decoder("wordpiece" if op.algorithm == "wordpiece" else op.pre_tokenizer, byte_fallback)
     tok.train_from_iterator(texts(), trainer)
 
-    data = json.loads(tok.to_str())
-    if registered:
-        keep = set(registered)
-        data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] not in keep]
-    if byte_fallback:
-        vocab = data["model"]["vocab"]
-        for piece in BYTE_TOKENS:
-            if piece not in vocab:
-                vocab[piece] = len(vocab)
-        data["model"]["byte_fallback"] = True
-    tok = Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
+    if registered or byte_fallback:  # edits the trained tokenizer's JSON
+        data = json.loads(tok.to_str())
+        if registered:
+            keep = set(registered)
+            data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] not in keep]
+        if byte_fallback:
+            vocab = data["model"]["vocab"]
+            for piece in BYTE_TOKENS:
+                if piece not in vocab:
+                    vocab[piece] = len(vocab)
+            data["model"]["byte_fallback"] = True
+        tok = Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
     if op.pre_tokenizer == "byte_level":
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
     elif op.algorithm == "wordpiece" and "[CLS]" in specials and "[SEP]" in specials:

@@ -224,13 +224,18 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
 
 
 class _Clock:
+    """Wall seconds per phase, and the process's CPU seconds over all of them (`cpu`: every
+    thread, so cpu / wall shows how parallel the training was)."""
+
     def __init__(self, laps: dict[str, float]):
         self.laps = laps
         self.last = time.perf_counter()
+        self.cpu_start = time.process_time()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.laps["cpu"] = time.process_time() - self.cpu_start
         self.last = now
 
 
