@@ -180,7 +180,27 @@ def bench_speed(args: argparse.Namespace, work: Path) -> tuple[list[str], Path]:
     held = summary["held_out"]
     lines += ["", f"corpus_en held-out (1,000 documents): {held['bytes_per_token']} bytes/token, "
                   f"{held['tokens_per_word']} tokens/word, round trip {held['round_trip_share']}."]
+    lines += count_speed(folder / "tokenizer.json", sorted((DATA / "corpus_en").glob("part-*.parquet"))[args.shards])
     return lines, folder / "tokenizer.json"
+
+
+def count_speed(tokenizer: Path, part: Path, n_docs: int = 5000) -> list[str]:
+    """token_count over documents the tokenizer was not trained on, in 1,000-row batches."""
+    from operators.tokenizer.count import TokenCount
+
+    table = pq.read_table(part, columns=["text"]).slice(0, n_docs)
+    nbytes = pc.sum(pc.binary_length(table.column("text"))).as_py()
+    op = TokenCount(tokenizer=str(tokenizer))
+    op.ensure_setup()
+    started, cpu = time.perf_counter(), time.process_time()
+    for batch in table.to_batches(max_chunksize=1000):
+        op.process(pa.Table.from_batches([batch]))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    tokens = op.pop_metrics()["tokens"]
+    return ["", f"token_count with this tokenizer ({part.name}, first {n_docs:,} documents, {nbytes / 1e6:.1f} MB, "
+                f"one process): {wall:.1f} s wall, {cpu:.1f} s CPU; {n_docs / wall:,.0f} documents/s, "
+                f"{nbytes / 1e6 / wall:.2f} MB/s, {tokens / wall:,.0f} tokens/s (tokenizers' encode_batch_fast "
+                "does the work)."]
 
 
 def read_udhr() -> dict[str, list[tuple[str, str]]]:

@@ -43,7 +43,7 @@ def run(input_dir: Path, out: Path, workers: int) -> dict:
         "executor": {"type": "local", "workers": workers},
         "steps": [
             {"train_tokenizer": {"algorithm": "bpe", "vocab_size": 500, "artifact": "bpe", "held_out_documents": 20}},
-            {"token_count": {"tokenizer": str(out / "artifacts" / "bpe")}},
+            {"token_count": {"tokenizer": "artifact:bpe"}},
         ],
     })
     return run_recipe(recipe, progress=False).stats
@@ -92,6 +92,8 @@ def test_token_count_missing_tokenizer_names_the_path(tmp_path):
         TokenCount(tokenizer=str(tmp_path / "nowhere" / "tokenizer.json"))(pa.table({"text": ["a"]}))
     with pytest.raises(FileNotFoundError, match="no tokenizer.json or tokenizer.model"):
         TokenCount(tokenizer=str(tmp_path))(pa.table({"text": ["a"]}))
+    with pytest.raises(FileNotFoundError, match="outside a recipe run"):
+        TokenCount(tokenizer="artifact:bpe")(pa.table({"text": ["a"]}))
 
 
 def write_jsonl(path: Path, docs: list[str], bad_line: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,15 +12,19 @@ from pydantic import Field, PrivateAttr
 from operators.base import Mapper, texts, with_column
 from operators.registry import register
 
+ARTIFACT = "artifact:"
+
 
 @register
 class TokenCount(Mapper):
     """Count tokens per document (column `token_count`, int64; metric `tokens`) with a tokenizer.json
-    or SentencePiece .model, e.g. one that train_tokenizer wrote to <output>/artifacts/<name>/."""
+    or SentencePiece .model; `artifact:<name>` is the one a train_tokenizer step of this recipe
+    wrote to <output>/artifacts/<name>/."""
 
     name = "token_count"
 
-    tokenizer: str = Field(description="tokenizer.json, a SentencePiece .model, or a folder holding one")
+    tokenizer: str = Field(description="tokenizer.json, a SentencePiece .model, a folder holding one, or "
+                                       "artifact:<name> (trained earlier in this recipe)")
     add_special_tokens: bool = Field(False, description="count the special tokens the tokenizer adds "
                                                         "around each document ([CLS]/[SEP], <s>/</s>)")
 
@@ -28,7 +33,16 @@ class TokenCount(Mapper):
     def setup(self) -> None:
         from operators.tokenizer.loading import load_tokenizer
 
-        self._handle = load_tokenizer(self.tokenizer)
+        self._handle = load_tokenizer(self._path())
+
+    def _path(self) -> Path:
+        if not self.tokenizer.startswith(ARTIFACT):
+            return Path(self.tokenizer)
+        run_artifacts = getattr(self, "_run_artifacts", None)  # set by the executor before setup()
+        if run_artifacts is None:
+            raise FileNotFoundError(f"{self.name}: {self.tokenizer!r} names a tokenizer trained earlier in a recipe, "
+                                    "but this runs outside a recipe run; give the tokenizer's path")
+        return Path(run_artifacts) / self.tokenizer[len(ARTIFACT):].strip("/")
 
     def process(self, table: pa.Table) -> pa.Table:
         if table.num_rows == 0:
