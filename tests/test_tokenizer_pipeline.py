@@ -63,6 +63,7 @@ def test_recipe_trains_then_counts_tokens(input_dir, tmp_path, corpus):
     expected = {t: len(tok.encode(t, add_special_tokens=False).ids) for t in corpus}
     assert [expected[t] for t in out.column("text").to_pylist()] == out.column("token_count").to_pylist()
     assert count_step["metrics"]["tokens"] == sum(expected.values())
+    assert not list((tmp_path / "one" / "_work").rglob("*held_out*"))  # no copy of documents left behind
 
     # two workers: the same tokenizer, byte for byte
     run(input_dir, tmp_path / "two", workers=2)

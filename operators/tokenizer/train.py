@@ -184,11 +184,13 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
     clock.lap("sample")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):  # left by an interrupted attempt
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    held_path = workdir / f"{op.artifact}.held_out.parquet"
+    spm_work = workdir / f"{op.artifact}.spm"
     try:
-        held_path = workdir / f"{op.artifact}.held_out.parquet"
         counts = StreamCounts()
         transform = (arrow_normalize(op.normalization, bool(op.lowercase), bool(op.strip_accents))
                      if op.algorithm == "unigram" else None)
@@ -203,7 +205,7 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
             handle = HFTokenizer(tmp / "tokenizer.json")
         else:
             native = op.algorithm != "unigram"
-            model_path = train_sentencepiece(op, training_texts(), (tmp if native else workdir / "spm") / "tokenizer")
+            model_path = train_sentencepiece(op, training_texts(), (tmp if native else spm_work) / "tokenizer")
             tokenizer_from_sentencepiece(op, model_path).save(str(tmp / "tokenizer.json"))
             handle = HFTokenizer(tmp / "tokenizer.json")
             if native:
@@ -220,7 +222,10 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
         clock.lap("evaluate")
         return summary
     finally:
+        # no copy of documents or intermediate models stays behind in the work folder
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(spm_work, ignore_errors=True)
+        held_path.unlink(missing_ok=True)
 
 
 class _Clock:
