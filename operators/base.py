@@ -26,6 +26,7 @@ TEXT = "text"
 ID = "id"
 DOC_KEY = "_doc_key"
 SHARD_BITS = 40
+ARTIFACT_PREFIX = "artifact:"
 
 
 @dataclass
@@ -75,6 +76,16 @@ class Operator(BaseModel):
 
     def bind_run(self, artifacts: Path) -> None:
         self._run_artifacts = artifacts
+
+    def resolve_path(self, ref: str) -> Path:
+        """A model path, or `artifact:<name>`: what a training step of this run wrote to
+        <output>/artifacts/<name>."""
+        if not ref.startswith(ARTIFACT_PREFIX):
+            return Path(ref).expanduser()
+        if self._run_artifacts is None:
+            raise FileNotFoundError(f"{self.name}: {ref!r} names a model trained earlier in a recipe, but this "
+                                    "operator runs outside a recipe run; give the model's path instead")
+        return self._run_artifacts / ref[len(ARTIFACT_PREFIX):].strip("/")
 
     def ensure_setup(self) -> None:
         if not self._ready:

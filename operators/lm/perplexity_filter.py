@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr, model_validator
 
-from operators.base import ID, Filter, Resources, reasons_from_rules, texts, with_column
-from operators.lm import artifacts
+from operators.base import ARTIFACT_PREFIX, ID, Filter, Resources, reasons_from_rules, texts, with_column
 from operators.registry import register
 
 BUCKETS = ("head", "middle", "tail")
@@ -69,20 +68,16 @@ class PerplexityFilter(Filter):
         # models available now are loaded now; `artifact:` ones trained later in this recipe load
         # at the first batch
         for lang, ref in self._folders().items():
-            if ref.startswith(artifacts.PREFIX) and artifacts.run_artifacts() is None and self._bound() is None:
+            if ref.startswith(ARTIFACT_PREFIX) and self._run_artifacts is None:
                 continue
             self._scorer(lang)
-
-    def _bound(self) -> Any:
-        # the run's artifacts folder, if the executor hands it to operators (see artifacts.py)
-        return getattr(self, "_run_artifacts", None)
 
     def _scorer(self, lang: str) -> Any:
         scorer = self._scorers.get(lang)
         if scorer is None:
             from operators.lm.scoring import PerplexityModel
 
-            folder = artifacts.resolve(self._folders()[lang], self.name, self._bound())
+            folder = self.resolve_path(self._folders()[lang])
             scorer = self._scorers[lang] = PerplexityModel(folder)
             if self.keep_buckets and not {"30", "60"} <= set(scorer.cutoffs):
                 raise ValueError(f"{self.name}: keep_buckets needs cutoffs, but {folder}/cutoffs.json has no 30th and "

@@ -13,7 +13,6 @@ import xxhash
 from pydantic import Field
 
 from operators.base import DOC_KEY, TEXT, GlobalOperator, Resources, Stage, StageContext, StepResult
-from operators.lm import artifacts
 from operators.lm.reference import iter_texts, of_lang
 from operators.registry import register
 
@@ -78,10 +77,6 @@ class TrainLM(GlobalOperator):
         # one process: SentencePiece on one thread, then the estimator (a few GB at 10M tokens)
         return [Stage("train", "global", self._train, resources=Resources(cpus=1.0, memory_gb=4.0))]
 
-    def bind(self, ctx: StageContext) -> None:
-        super().bind(ctx)
-        artifacts.set_run_artifacts(ctx.artifacts)
-
     def folder(self, ctx: StageContext) -> Path:
         if ctx.artifacts is None:
             raise RuntimeError("train_lm: the executor gave no artifacts folder")
@@ -95,7 +90,6 @@ class TrainLM(GlobalOperator):
     def _train(self, ctx: StageContext) -> None:
         from operators.lm.training import LMConfig, train_language_model
 
-        artifacts.set_run_artifacts(ctx.artifacts)
         config = LMConfig(order=self.order, vocab_size=self.vocab_size, model_type=self.sp_model_type,
                           sp_sentences=self.sp_sentences, estimator=self.estimator, binary=self.binary,
                           seed=self.seed, lang=self.lang)
@@ -110,5 +104,4 @@ class TrainLM(GlobalOperator):
         ctx.metrics["train_lm:tokens"] += report.tokens
 
     def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
-        artifacts.set_run_artifacts(ctx.artifacts)
         return StepResult(table)

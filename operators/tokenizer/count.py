@@ -12,8 +12,6 @@ from pydantic import Field, PrivateAttr
 from operators.base import Mapper, texts, with_column
 from operators.registry import register
 
-ARTIFACT = "artifact:"
-
 
 @register
 class TokenCount(Mapper):
@@ -36,13 +34,7 @@ class TokenCount(Mapper):
         self._handle = load_tokenizer(self._path())
 
     def _path(self) -> Path:
-        if not self.tokenizer.startswith(ARTIFACT):
-            return Path(self.tokenizer)
-        run_artifacts = getattr(self, "_run_artifacts", None)  # set by the executor before setup()
-        if run_artifacts is None:
-            raise FileNotFoundError(f"{self.name}: {self.tokenizer!r} names a tokenizer trained earlier in a recipe, "
-                                    "but this runs outside a recipe run; give the tokenizer's path")
-        return Path(run_artifacts) / self.tokenizer[len(ARTIFACT):].strip("/")
+        return self.resolve_path(self.tokenizer)
 
     def process(self, table: pa.Table) -> pa.Table:
         if table.num_rows == 0:
