@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
 from typing import Any
 
@@ -81,7 +82,7 @@ def build(name: str, params: dict[str, Any] | None = None) -> Operator:
 
 def describe(cls: type[Operator]) -> dict[str, Any]:
     """Name, kind, one-line doc, full doc and parameters (type, default, description)."""
-    doc = (cls.__doc__ or "").strip()
+    doc = inspect.cleandoc(cls.__doc__ or "")
     params = []
     for pname, finfo in cls.model_fields.items():
         params.append(

@@ -16,6 +16,8 @@ from rich.table import Table
 
 console = Console(stderr=True)
 out = Console()
+if not out.is_terminal:  # logs and pipes: wide enough for the summary table, never cut
+    out = Console(width=120)
 
 
 def _fail(msg: str, code: int = 1) -> int:
@@ -51,10 +53,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def print_summary(stats: dict[str, Any]) -> None:
     table = Table(title="pipeline run", show_lines=False)
-    for col in ("step", "operator", "in", "kept", "removed", "top reason", "s", "docs/s"):
+    for col in ("#", "operator", "in", "kept", "removed", "top reason", "s", "docs/s"):
         left = col in ("operator", "top reason")
-        table.add_column(col, justify="left" if left else "right", no_wrap=col == "operator",
-                         overflow="ellipsis")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "top reason")
     for t in stats["steps"]:
         top = max(t["removed"].items(), key=lambda kv: kv[1])[0].split(":", 1)[-1] if t["removed"] else ""
         secs = t["seconds"] + t.get("stage_seconds", 0.0)
@@ -76,7 +77,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
             out.print_json(json.dumps(info, default=str))
             return 0
         out.print(f"[bold]{info['name']}[/] ({info['kind']})\n")
-        out.print(info["doc"] + "\n", highlight=False)
+        out.print(_reflow(info["doc"]) + "\n", highlight=False)
         table = Table("parameter", "type", "default", "description")
         for p in info["params"]:
             table.add_row(p["name"], p["type"], "required" if p["required"] else repr(p["default"]), p["description"])
@@ -92,6 +93,18 @@ def cmd_ops(args: argparse.Namespace) -> int:
         table.add_row(info["name"], info["kind"], params, info["summary"])
     out.print(table)
     return 0
+
+
+def _reflow(doc: str) -> str:
+    """Join a docstring's hard-wrapped lines into paragraphs (lists and indented lines stay)."""
+    paragraphs = []
+    for para in doc.split("\n\n"):
+        lines = para.splitlines()
+        if any(line.lstrip().startswith(("-", "*", "|")) or line.startswith(" ") for line in lines):
+            paragraphs.append(para)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -120,11 +120,30 @@ PII = [
 ]
 
 
+# Slots for composed sentences, so that documents on one topic share a few sentences but are
+# not near-duplicates of each other (the near duplicates are made on purpose below).
+PEOPLE = ["My neighbour", "The teacher", "A friend of mine", "Our guide", "The old farmer", "My sister",
+          "The librarian", "A young engineer", "The baker", "Our coach", "The painter", "A visiting student"]
+DOINGS = ["told us about", "wrote a short note on", "spent the afternoon thinking about", "kept asking questions about",
+          "gave a careful talk on", "made a list of ideas about", "changed her mind about", "laughed about",
+          "read an old book on", "showed the class a film about", "argued for an hour about", "drew a simple map of"]
+THINGS = ["the river near the station", "the history of the town hall", "winter evenings by the fire",
+          "a broken bicycle wheel", "the price of fresh bread", "the first trains in the valley",
+          "a garden full of beans", "the stars above the harbour", "a recipe for onion soup", "the new bridge",
+          "an unfinished letter", "the noise of the market", "a storm that closed the roads", "the village fair"]
+WHENS = ["last Tuesday", "before the holidays", "during the long summer", "after the meeting",
+         "on a rainy morning", "while we waited for the bus", "in the middle of the night", "at the weekend",
+         "when the lights went out", "as the snow began to fall", "just before lunch", "on the way home"]
+
+
+def composed(rng: random.Random) -> str:
+    return f"{rng.choice(PEOPLE)} {rng.choice(DOINGS)} {rng.choice(THINGS)} {rng.choice(WHENS)}."
+
+
 def prose(rng: random.Random, topic: str, n: int) -> str:
-    sentences = TOPICS[topic][:]
-    rng.shuffle(sentences)
-    picked = (sentences * 2)[:n]
-    cut = max(1, n // 2)
+    picked = rng.sample(TOPICS[topic], 3) + [composed(rng) for _ in range(n)]
+    rng.shuffle(picked)
+    cut = max(1, len(picked) // 2)
     return " ".join(picked[:cut]) + "\n\n" + " ".join(picked[cut:])
 
 

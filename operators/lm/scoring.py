@@ -13,7 +13,11 @@ lines are glued together.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +44,21 @@ def model_files(folder: Path) -> tuple[Path, Path]:
     return sp, lm
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """Silence C++ writes to file descriptor 2 (Python's sys.stderr is untouched)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class PerplexityModel:
     """A loaded SentencePiece + KenLM pair (and the cutoffs saved beside them)."""
 
@@ -50,7 +69,8 @@ class PerplexityModel:
         self.folder = Path(folder)
         sp_path, lm_path = model_files(self.folder)
         self.sp = spm.SentencePieceProcessor(model_file=str(sp_path))
-        self.lm = kenlm.Model(str(lm_path))
+        with _stderr_to_devnull():  # KenLM draws a progress bar on stderr while reading ARPA
+            self.lm = kenlm.Model(str(lm_path))
         self.cutoffs: dict[str, float] = {}
         if with_cutoffs and (self.folder / "cutoffs.json").exists():
             data: dict[str, Any] = json.loads((self.folder / "cutoffs.json").read_text())

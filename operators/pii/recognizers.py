@@ -12,9 +12,14 @@ Two offline fixes over presidio's defaults:
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import Any
+
+# presidio imports `transformers` when it is installed, which then prints a notice about PyTorch
+# on every worker start; nothing here uses it
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 # Entities found by patterns (regex + validation, or the phonenumbers library).
 PATTERN_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "URL")

@@ -76,14 +76,13 @@ class LocalBackend(runner.Backend):
                     for p in pending:
                         p.cancel()
                     raise f.exception()  # type: ignore[misc]
-            results = [f.result() for f in futures]
+            return [f.result() for f in futures]
+        finally:
+            stop.set()
+            thread.join()  # no progress message may re-add a shard's bar after it is removed
             for item in items:
                 if hasattr(item, "shard"):
                     bar.shard_done(item.shard.name)
-            return results
-        finally:
-            stop.set()
-            thread.join()
 
     def close(self) -> None:
         if self._pool is not None:
