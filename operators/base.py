@@ -199,13 +199,17 @@ def texts(table: pa.Table) -> list[str]:
     return [t if t is not None else "" for t in table.column(TEXT).to_pylist()]
 
 
-def as_table(data: pa.Table | pa.RecordBatch | Sequence[dict[str, Any]]) -> pa.Table:
+def as_table(data: pa.Table | pa.RecordBatch | Sequence[dict[str, Any]], with_doc_key: bool = False) -> pa.Table:
+    """A table from a table, a record batch or a list of dicts; lists (and, when asked, any
+    table lacking it) get `_doc_key` = row number, the corpus order global operators need."""
     if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    table = pa.Table.from_pylist(list(data))
-    if DOC_KEY not in table.column_names:
+        table = data
+    elif isinstance(data, pa.RecordBatch):
+        table = pa.Table.from_batches([data])
+    else:
+        table = pa.Table.from_pylist(list(data))
+        with_doc_key = True
+    if with_doc_key and DOC_KEY not in table.column_names:
         table = table.append_column(DOC_KEY, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     return table
 
@@ -293,7 +297,7 @@ class GlobalOperator(Operator):
 
     def run(self, data: pa.Table | Sequence[dict[str, Any]]) -> tuple[pa.Table, pa.Table, pa.Array | None]:
         """Python API: run every stage in memory on one table treated as one shard."""
-        table = as_table(data)
+        table = as_table(data, with_doc_key=True)
         self.ensure_setup()
         with tempfile.TemporaryDirectory(prefix=f"{self.name}-") as tmp:
             ctx = StageContext(workdir=Path(tmp), shard_names=["shard-0"], artifacts=Path(tmp) / "artifacts")

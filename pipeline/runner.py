@@ -54,9 +54,8 @@ class Segment:
 
 
 def plan_segments(steps: list[Operator]) -> list[Segment]:
+    # a global first step's stages read the input shards themselves: no copy of the input first
     starts = [0] + [i for i, op in enumerate(steps) if isinstance(op, GlobalOperator) and i > 0]
-    if steps and isinstance(steps[0], GlobalOperator):
-        starts = [0, 0] + starts[1:]  # segment 0 only materializes the input
     bounds = starts + [len(steps)]
     segs = [Segment(i, bounds[i], bounds[i + 1], i == len(starts) - 1) for i in range(len(starts))]
     return segs
@@ -324,18 +323,26 @@ class StageTask:
     step: int
     stage_index: int
     task_index: int  # shard index or partition; 0 for a global stage
-    segment_before: Segment
+    segment_before: Segment | None  # None: the stages read the input shards
     shards: list[Shard]
 
 
-def _shard_inputs(layout: Layout, seg: Segment, shards: list[Shard], batch_size: int) -> list[ShardInput]:
-    folder = layout.segment_dir(seg)
+def _shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input_spec: Any) -> list[ShardInput]:
+    """What a global step's stages read: the previous segment's shards, or the input itself."""
 
-    def make(shard: Shard) -> ShardInput:
-        path = folder / f"{shard.name}.parquet"
-        return ShardInput(shard.index, shard.name, lambda cols: _read_intermediate(path, batch_size, cols))
+    def from_input(shard: Shard) -> ShardInput:
+        def batches(cols: list[str] | None) -> Iterator[pa.Table]:
+            # bad records are the shard task's to quarantine and count; stages just skip them
+            for table in read_shard(shard, input_spec, quarantine=lambda record: None):
+                yield table.select(cols) if cols else table
 
-    return [make(s) for s in shards]
+        return ShardInput(shard.index, shard.name, batches)
+
+    def from_segment(shard: Shard) -> ShardInput:
+        path = layout.segment_dir(seg) / f"{shard.name}.parquet"
+        return ShardInput(shard.index, shard.name, lambda cols: _read_intermediate(path, input_spec.batch_size, cols))
+
+    return [from_segment(s) if seg is not None else from_input(s) for s in shards]
 
 
 def run_stage_task(task: StageTask) -> dict[str, Any]:
@@ -347,7 +354,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     _setup(op, task.step, layout)
     names = [s.name for s in task.shards]
     ctx = _stage_context(layout, task.step, op, names)
-    inputs = _shard_inputs(layout, task.segment_before, task.shards, recipe.input.batch_size)
+    inputs = _shard_inputs(layout, task.segment_before, task.shards, recipe.input)
     ctx.shards = lambda: iter(inputs)
     stage = op.stages()[task.stage_index]
     try:
@@ -442,7 +449,7 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
     stage_results: list[dict[str, Any]] = []
     try:
         for seg in segments:
-            if seg.index > 0:
+            if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
                 stage_results += _run_stages(backend, recipe_json, layout, steps, seg, shards)
             todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
             tasks = [ShardTask(recipe_json, str(layout.out), seg, s, names) for s in todo]
@@ -480,7 +487,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
                 shards: list[Shard]) -> list[dict[str, Any]]:
     op = steps[seg.first]
     assert isinstance(op, GlobalOperator)
-    before = Segment(seg.index - 1, 0, 0, False)
+    before = Segment(seg.index - 1, 0, 0, False) if seg.index > 0 else None
     results = []
     for si, stage in enumerate(op.stages()):
         if stage.kind == "shard":

@@ -183,3 +183,26 @@ def test_setup_failure_names_the_step(tmp_path, shards):
                        steps=[{"normalize_text": {}}, {"language_filter": {"model_path": str(tmp_path / "missing.bin")}}])
     with pytest.raises(Exception, match=r"step 1 \(language_filter\) could not be set up: FileNotFoundError"):
         run_recipe(validate_recipe(data))
+
+
+def test_global_first_step_reads_the_input_directly(tmp_path, shards):
+    """A recipe starting with a global step runs its stages on the input shards (no copy), and
+    quarantines bad records once."""
+    out = tmp_path / "out"
+    jsonl = tmp_path / "in" / "z.jsonl"
+    jsonl.write_text('{"text": "same words here"}\n{"text": null}\nnot json\n{"text": "same words here"}\n')
+    run(tmp_path, recipe_dict(f"{tmp_path}/in/*", str(out), steps=[{"exact_dedup": {}}, {"words_filter": {"min_words": 1}}]))
+    s = stats(out)
+    assert s["input"]["documents"] == 484 and s["input"]["quarantined"] == {"null_text": 1, "invalid_json": 1}
+    assert not (out / "_work" / "seg1").exists()  # one segment: no materialized copy of the input
+    z = pq.read_table(out / "z.parquet").to_pylist()
+    assert [r["text"] for r in z] == ["same words here"]
+    kept, rejected = read_output(out), read_rejected(out)
+    assert len(kept) + len(rejected) + 2 == 484
+
+
+def test_global_operator_python_api_on_a_plain_table():
+    from operators.dedup.exact import ExactDedup
+
+    kept = ExactDedup()(pa.table({"text": ["a", "b", "a"]}))
+    assert kept.column("text").to_pylist() == ["a", "b"]
