@@ -47,14 +47,39 @@ def run_once(paths: list[str], workers: int, work: Path) -> dict:
             "docs_per_s": stats["input"]["documents"] / wall, "peak_rss_gb": peak / 1e9}
 
 
+def _burn(n: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def cpu_ceiling(n: int = 20_000_000) -> float:
+    """What 2 processes gain over 1 on pure CPU work here (2 vCPUs may share a core)."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    _burn(n), _burn(n)
+    serial = time.perf_counter() - t0
+    with mp.get_context("fork").Pool(2) as pool:
+        t0 = time.perf_counter()
+        pool.map(_burn, [n, n])
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only-workers", action="store_true", help="skip the 1-shard memory run")
     args = ap.parse_args()
     shards = sorted(str(p) for p in CORPUS.glob("part-*.parquet"))
     if not shards:
         raise SystemExit(f"no corpus at {CORPUS}")
     configs = {"1 worker, 16 shards": (shards, 1), "2 workers, 16 shards": (shards, 2), "1 worker, 1 shard": (shards[:1], 1)}
+    if args.only_workers:
+        configs.pop("1 worker, 1 shard")
     results: dict[str, list[dict]] = {k: [] for k in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):  # interleaved, so drift on a shared machine hits all alike
@@ -67,9 +92,11 @@ def main() -> None:
     for k, r in best.items():
         print(f"| {k} | {r['docs']:,} | {r['kept']:,} | {r['wall']:.1f} | {r['docs_per_s']:,.0f} | {peak[k]:.2f} |")
     speedup = best["2 workers, 16 shards"]["docs_per_s"] / best["1 worker, 16 shards"]["docs_per_s"]
-    rss = peak["1 worker, 16 shards"] / peak["1 worker, 1 shard"]
-    print(f"\n2 workers / 1 worker: {speedup:.2f}x (target >= 1.8x)")
-    print(f"peak RSS 16 shards / 1 shard (1 worker): {rss:.2f}x (target <= 1.2x)")
+    print(f"\n2 workers / 1 worker: {speedup:.2f}x (target >= 1.8x; a pure-Python loop in 2 processes: "
+          f"{cpu_ceiling():.2f}x on this machine now)")
+    if "1 worker, 1 shard" in peak:
+        rss = peak["1 worker, 16 shards"] / peak["1 worker, 1 shard"]
+        print(f"peak RSS 16 shards / 1 shard (1 worker): {rss:.2f}x (target <= 1.2x)")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ class LocalBackend(runner.Backend):
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            ctx = mp.get_context("spawn")  # no fork: worker state never inherits driver threads
+            # forkserver: workers never inherit the driver's threads, and fork from a server that
+            # has imported the heavy modules once, instead of importing them each (spawn)
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pydantic",
+                                        "operators.registry", "pipeline.runner"])
             self._queue = ctx.Queue()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,))
         return self._pool
