@@ -1,6 +1,6 @@
 """Benchmark of the quality filters on ../shared/data/corpus_en, side by side in one run.
 
-    .venv/bin/python bench/bench_quality.py [--parts 2] [--workers 1 2] [--langid] [--out bench/results/quality.md]
+    .venv/bin/python bench/bench_quality.py [--parts 2] [--workers 1 2] [--langid] [--out FILE.md]  (last results: bench/RESULTS.md)
 
 Measures, on the same documents (parts 0..N-1; PEERS.md measured datatrove on parts 0-1):
   A. fastText prediction alone: lid.176.ftz on every document (newlines replaced), in batches;

@@ -9,7 +9,7 @@
    trained on corpus_en in part 1, and for a 32k BPE trained on 90% of the UDHR paragraphs
    (measured on the other 10%).
 
-    .venv/bin/python bench/bench_tokenizer.py --shards 4 --repeat 2 [--out bench/results/tokenizer.md]
+    .venv/bin/python bench/bench_tokenizer.py --shards 4 --repeat 2 [--out FILE.md]  (last results: bench/RESULTS.md)
 
 The machine is shared (2 cores, other jobs running): absolute seconds are noisy; compare the
 columns measured side by side.
