@@ -14,7 +14,6 @@ from pydantic import Field, PrivateAttr
 
 from operators.base import (
     DOC_KEY,
-    SHARD_BITS,
     TEXT,
     GlobalOperator,
     ShardInput,
@@ -30,6 +29,7 @@ from operators.dedup.spill import (
     hash_partition,
     read_partition,
     shard_partition,
+    shard_rows,
     write_json,
     write_partitioned,
 )
@@ -187,13 +187,10 @@ class ExactDedup(GlobalOperator):
         tag = (str(ctx.workdir), shard_index)
         if self._cache is not None and self._cache[0] == tag:
             return self._cache[1]
-        p = int(shard_partition(np.array([shard_index << SHARD_BITS]), ctx.num_shards, self.partitions)[0])
-        t = read_partition(ctx.workdir / "removed", p, REMOVED_SCHEMA)
+        t = shard_rows(ctx.workdir / "removed", shard_index, ctx.num_shards, self.partitions, REMOVED_SCHEMA)
         k = t.column(DOC_KEY).to_numpy()
-        src = t.column("source").to_numpy()
-        sel = (k >> SHARD_BITS) == shard_index
-        order = np.argsort(k[sel])
-        result = (k[sel][order], src[sel][order])
+        order = np.argsort(k)
+        result = (k[order], t.column("source").to_numpy()[order])
         self._cache = (tag, result)
         return result
 

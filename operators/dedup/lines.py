@@ -7,9 +7,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr
 
-from operators.base import DOC_KEY, SHARD_BITS, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult
+from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult
 from operators.dedup.hashing import PUNCTUATION, hash_strings
-from operators.dedup.spill import PartitionedWriter, hash_partition, read_partition, shard_partition, write_partitioned
+from operators.dedup.spill import (
+    PartitionedWriter,
+    hash_partition,
+    read_partition,
+    shard_partition,
+    shard_rows,
+    write_partitioned,
+)
 from operators.registry import register
 
 LINE_SCHEMA = pa.schema([("hash", pa.uint64()), (DOC_KEY, pa.int64()), ("line", pa.int32())])
@@ -107,13 +114,11 @@ class LineDedup(GlobalOperator):
         tag = (str(ctx.workdir), shard_index)
         if self._cache is not None and self._cache[0] == tag:
             return self._cache[1]
-        p = int(shard_partition(np.array([shard_index << SHARD_BITS]), ctx.num_shards, self.partitions)[0])
-        t = read_partition(ctx.workdir / "removed", p, REMOVED_SCHEMA)
+        t = shard_rows(ctx.workdir / "removed", shard_index, ctx.num_shards, self.partitions, REMOVED_SCHEMA)
         doc = t.column(DOC_KEY).to_numpy()
         line = t.column("line").to_numpy()
-        sel = (doc >> SHARD_BITS) == shard_index
-        order = np.lexsort((line[sel], doc[sel]))
-        result = (doc[sel][order], line[sel][order])
+        order = np.lexsort((line, doc))
+        result = (doc[order], line[order])
         self._cache = (tag, result)
         return result
 

@@ -135,6 +135,13 @@ def read_partition(folder: Path, dest: int, schema: pa.Schema) -> pa.Table:
     return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
 
 
+def shard_rows(folder: Path, shard_index: int, num_shards: int, partitions: int, schema: pa.Schema) -> pa.Table:
+    """The rows of one shard (by the shard bits of `_doc_key`) in a spill partitioned by shard."""
+    p = int(shard_partition(np.array([shard_index << SHARD_BITS]), num_shards, partitions)[0])
+    table = read_partition(folder, p, schema)
+    return table.filter((table.column("_doc_key").to_numpy() >> SHARD_BITS) == shard_index)
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write JSON under a temporary name, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
