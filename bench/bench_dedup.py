@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -38,6 +37,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import measure_run  # noqa: E402
 
 from operators.dedup.hashing import word_windows  # noqa: E402
 from operators.dedup.minhash_core import band_keys, lsh_params, permutations, shingle_hash32, signatures  # noqa: E402
@@ -84,36 +86,15 @@ def run_pipeline(paths: list[str], workers: int, work: Path, params: dict | None
     out = work / f"out-{workers}-{len(paths)}-{time.monotonic_ns()}"
     recipe = {"input": {"path": paths, "batch_size": 2000}, "output": {"path": str(out), "report": False, "rejected": rejected},
               "executor": {"type": "local", "workers": workers}, "steps": [{"minhash_dedup": params or {}}]}
-    rpath = work / f"r-{time.monotonic_ns()}.yaml"
-    rpath.write_text(yaml.safe_dump(recipe))
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(rpath), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL)
-    root = psutil.Process(proc.pid)
-    peak = peak_one = 0
-    cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
-    while proc.poll() is None:
-        try:
-            procs = [root, *root.children(recursive=True)]
-            rss = [p.memory_info().rss for p in procs]
-            for p in procs:
-                t = p.cpu_times()
-                cpu[p.pid] = t.user + t.system
-            peak, peak_one = max(peak, sum(rss)), max(peak_one, max(rss))
-        except psutil.NoSuchProcess:
-            pass  # a process ended between listing and reading: the next sample counts the rest
-        time.sleep(0.1)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"run failed: {rpath}")
-    stats = json.loads((out / "stats.json").read_text())
+    m = measure_run(recipe, work)
+    stats = m["stats"]
     step = stats["steps"][0]
     shutil.rmtree(out, ignore_errors=True)
-    return {"workers": workers, "docs": stats["input"]["documents"], "removed": stats["removed"], "wall_s": wall,
-            "docs_per_s": stats["input"]["documents"] / wall, "cpu_s": sum(cpu.values()),
-            "docs_per_cpu_s": stats["input"]["documents"] / max(sum(cpu.values()), 1e-9), "peak_rss_gb": peak / 1e9,
-            "peak_rss_one_process_gb": peak_one / 1e9, "stage_seconds": step["stages"],
-            "metrics": step["metrics"]}
+    docs = stats["input"]["documents"]
+    return {"workers": workers, "docs": docs, "removed": stats["removed"], "wall_s": m["wall_s"],
+            "docs_per_s": docs / m["wall_s"], "cpu_s": m["cpu_s"], "docs_per_cpu_s": docs / max(m["cpu_s"], 1e-9),
+            "peak_rss_gb": m["peak_rss_gb"], "peak_rss_one_process_gb": m["peak_rss_one_process_gb"],
+            "stage_seconds": step["stages"], "metrics": step["metrics"]}
 
 
 def bench_pipeline(work: Path) -> list[dict]:

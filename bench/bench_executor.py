@@ -5,17 +5,16 @@ side in one run. Usage: python bench/bench_executor.py [--repeat 2]"""
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import measure_run  # noqa: E402
+
 CORPUS = ROOT.parent / "shared" / "data" / "corpus_en"
 STEPS = [{"normalize_text": {}}, {"text_length_filter": {"min_chars": 1}}, {"words_filter": {"min_words": 50}},
          {"exact_dedup": {}}]
@@ -25,26 +24,10 @@ def run_once(paths: list[str], workers: int, work: Path) -> dict:
     out = work / f"out-{workers}-{len(paths)}-{time.monotonic_ns()}"
     recipe = {"input": {"path": paths}, "output": {"path": str(out), "report": False},
               "executor": {"type": "local", "workers": workers}, "steps": STEPS}
-    rpath = work / f"r-{time.monotonic_ns()}.yaml"
-    rpath.write_text(yaml.safe_dump(recipe))
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(rpath), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL)
-    root = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            procs = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-        except psutil.NoSuchProcess:
-            pass  # a process ended between listing and reading: the next sample counts the rest
-        time.sleep(0.05)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"run failed: {rpath}")
-    stats = json.loads((out / "stats.json").read_text())
-    return {"docs": stats["input"]["documents"], "kept": stats["output"]["documents"], "wall": wall,
-            "docs_per_s": stats["input"]["documents"] / wall, "peak_rss_gb": peak / 1e9}
+    m = measure_run(recipe, work)
+    stats = m["stats"]
+    return {"docs": stats["input"]["documents"], "kept": stats["output"]["documents"], "wall": m["wall_s"],
+            "docs_per_s": stats["input"]["documents"] / m["wall_s"], "peak_rss_gb": m["peak_rss_gb"]}
 
 
 def _burn(n: int) -> float:
