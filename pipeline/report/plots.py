@@ -193,9 +193,11 @@ def funnel(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
         vals = np.array([np.nan if v is None else v for v in values], dtype=float)
         ax.barh(y, np.nan_to_num(vals), color=BAR)
         top = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
+        known = vals[np.isfinite(vals)]
+        base = known[0] if len(known) else 0.0  # tokens are counted from some step on, not at the input
         for yi, v in zip(y, vals):
             if np.isfinite(v) and top > 0:
-                ax.text(v + top * 0.01, yi, f"{100 * v / vals[0]:.1f}%" if vals[0] else "", va="center", fontsize=7.5)
+                ax.text(v + top * 0.01, yi, f"{100 * v / base:.1f}%" if base else "", va="center", fontsize=7.5)
         ax.set_xlim(0, top * 1.15 if top > 0 else 1)
         _si_ticks(ax.xaxis)
         ax.set_xlabel(name)
