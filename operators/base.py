@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 TEXT = "text"
@@ -169,6 +170,47 @@ class Filter(Operator):
         """Statistic column -> (min kept, max kept) as configured; the report draws these lines
         on each column's histogram and `pipeline analyze` evaluates candidates around them."""
         return {}
+
+
+Op = Literal["<", "<=", ">", ">=", "true"]  # "true": remove where a boolean column is true
+_COMPARE = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}
+
+
+class RuleFilter(Filter):
+    """A filter whose decisions are threshold rules on its statistic columns.
+
+    `rules()` lists (column, op, threshold, rule name); a row is removed by the first rule whose
+    `column op threshold` holds, with reason `family:rule`. A rule with threshold None is off.
+    """
+
+    family: ClassVar[str] = ""
+
+    def rules(self) -> list[tuple[str, Op, float | None, str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decide(self, table: pa.Table) -> pa.Array:
+        masks = []
+        for column, op, threshold, rule in self.rules():
+            if threshold is None:
+                continue
+            values = table.column(column)
+            mask = values if op == "true" else _COMPARE[op](values, threshold)
+            mask = pc.fill_null(mask, False)
+            masks.append((mask, f"{self.family}:{rule}"))
+        return reasons_from_rules(table.num_rows, masks)
+
+    def stat_thresholds(self) -> dict[str, tuple[float | None, float | None]]:
+        out: dict[str, tuple[float | None, float | None]] = {}
+        for column, op, threshold, _rule in self.rules():
+            if threshold is None or op == "true":
+                continue
+            lo, hi = out.get(column, (None, None))
+            if op in ("<", "<="):
+                lo = threshold
+            else:
+                hi = threshold
+            out[column] = (lo, hi)
+        return out
 
 
 def reasons_from_rules(n: int, rules: Iterable[tuple[np.ndarray | pa.Array, str]]) -> pa.Array:

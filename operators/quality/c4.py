@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import TEXT, Mapper, with_column
-from operators.quality._common import Op, RuleFilter, add_columns
+from operators.base import TEXT, Mapper, Op, RuleFilter, with_column
+from operators.quality._common import add_columns
 from operators.registry import register
 from operators.text.splitting import Pieces, count_sentences, count_tokens, split_lines, split_tokens, text_array
 

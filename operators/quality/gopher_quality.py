@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.quality._common import Op, RuleFilter, add_columns, ratio
+from operators.base import Op, RuleFilter
+from operators.quality._common import add_columns, ratio
 from operators.registry import register
 from operators.text.splitting import char_class, codepoints, segment_sum, split_lines, split_words, text_array
 

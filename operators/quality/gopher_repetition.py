@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from operators.quality._common import Op, RuleFilter, add_columns, ratio
+from operators.base import Op, RuleFilter
+from operators.quality._common import add_columns, ratio
 from operators.quality._repetition import NgramIndex, RepeatedNgrams, repeated_pieces
 from operators.registry import register
 from operators.text.splitting import split_lines, split_paragraphs, split_words, text_array

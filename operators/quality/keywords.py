@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr
 
+from operators.base import Op, RuleFilter
 from operators.quality import wordlists
-from operators.quality._common import Op, RuleFilter, add_columns, ratio
+from operators.quality._common import add_columns, ratio
 from operators.registry import register
 from operators.text.splitting import Pieces, split_words, text_array
 

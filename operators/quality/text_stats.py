@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from operators.quality._common import Op, RuleFilter, add_columns, ratio
+from operators.base import Op, RuleFilter
+from operators.quality._common import add_columns, ratio
 from operators.quality._repetition import NgramIndex, group_keys
 from operators.registry import register
 from operators.text.splitting import (
