@@ -5,7 +5,6 @@ FineWeb-Edu/DCLM-style pipelines did; saved as model.bin + quality.json."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import tempfile
 import time
@@ -14,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from operators.classifier.fasttext_model import NEGATIVE, POSITIVE, as_line, fasttext_module
+from storage import files
 
 
 @dataclass
@@ -83,9 +83,8 @@ def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], f
     if val:
         labels, _ = model.predict([text for _, text in val], k=1)
         report.validation_accuracy = sum(got[0] == want for got, (want, _) in zip(labels, val)) / len(val)
-    tmp_model = folder / f".model.bin.tmp-{os.getpid()}"
-    model.save_model(str(tmp_model))
-    os.replace(tmp_model, folder / "model.bin")
+    with files.staging_file(folder / "model.bin") as model_path:  # fastText saves by file name only
+        model.save_model(str(model_path))
     report.seconds = time.perf_counter() - started
-    (folder / "quality.json").write_text(json.dumps(asdict(report), indent=2, sort_keys=True))
+    files.write_text(folder / "quality.json", json.dumps(asdict(report), indent=2, sort_keys=True))
     return report

@@ -124,17 +124,19 @@ class MinHashDedup(GlobalOperator):
                 docs = np.repeat(keys[has_shingles], bands)
                 writer.write(hash_partition(band, self.partitions), {"key": band, DOC_KEY: docs})
                 if verifier is not None:
-                    verifier.add(keys, windows, offsets)
+                    verifier.add(keys, windows, offsets, shard.index)
                 if keep.column is not None:
                     score_parts.append((keys, score_column(batch, keep.column)))
                 documents += len(keys)
                 hashed += int(has_shingles.sum())
             writer.commit()
+            if verifier is not None:
+                verifier.commit(shard.index)
         except BaseException:
             writer.abort()
+            if verifier is not None:
+                verifier.abort()
             raise
-        if verifier is not None:
-            verifier.commit(shard.index)
         if keep.column is not None:
             write_scores(ctx.workdir, shard.index, score_parts)
         ctx.metrics["minhash_dedup:documents_without_shingles"] += documents - hashed

@@ -8,7 +8,6 @@ the connected components. Partitions own contiguous shards, so each reads only i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY
 from operators.dedup.spill import COMPRESSION, read_partition, shard_partition, shards_of_partition, write_partitioned
+from storage import files
 
 SHINGLES_SCHEMA = pa.schema([(DOC_KEY, pa.int64()), ("shingles", pa.list_(pa.uint64()))])
 PAIR_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
@@ -57,29 +57,35 @@ class JaccardVerifier:
         self.partitions = partitions
         self.num_shards = num_shards
         self._writer: pq.ParquetWriter | None = None
-        self._tmp: Path | None = None
+        self._file: files.AtomicFile | None = None
 
     def _shingles_path(self, shard: int) -> Path:
         return self.workdir / "shingles" / f"s{shard:06d}.parquet"
 
-    def add(self, keys: np.ndarray, windows: np.ndarray, offsets: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, windows: np.ndarray, offsets: np.ndarray, shard: int) -> None:
         values, offs = _unique_per_doc(windows, offsets)
         lists = pa.ListArray.from_arrays(pa.array(offs.astype(np.int32)), pa.array(values, pa.uint64()))
         table = pa.table({DOC_KEY: pa.array(keys, pa.int64()), "shingles": lists}, schema=SHINGLES_SCHEMA)
         if self._writer is None:
-            self._tmp = self.workdir / "shingles" / f".tmp-{os.getpid()}-{id(self)}.parquet"
-            self._tmp.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self._tmp, SHINGLES_SCHEMA, compression=COMPRESSION)
+            self._file = files.AtomicFile(self._shingles_path(shard))
+            self._writer = pq.ParquetWriter(self._file.handle, SHINGLES_SCHEMA, compression=COMPRESSION)
         self._writer.write_table(table)
 
     def commit(self, shard: int) -> None:
         path = self._shingles_path(shard)
-        if self._writer is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(SHINGLES_SCHEMA.empty_table(), path)
+        if self._writer is None or self._file is None:
+            files.write_table(SHINGLES_SCHEMA.empty_table(), path, COMPRESSION)
             return
         self._writer.close()
-        os.replace(self._tmp, path)
+        self._file.commit()
+
+    def abort(self) -> None:
+        """Drop a shard's unfinished shingle file (the stage failed)."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._file is not None:
+            self._file.abort()
+        self._writer = self._file = None
 
     def _owner(self, keys: np.ndarray) -> np.ndarray:
         return shard_partition(keys, self.num_shards, self.partitions)
@@ -119,11 +125,7 @@ class JaccardVerifier:
             if bounds[q] == bounds[q + 1]:
                 continue
             part = table.take(pa.array(order[bounds[q]:bounds[q + 1]]))
-            path = self.workdir / "verify_mid" / f"p{q:05d}" / f"from{p:06d}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            pq.write_table(part, tmp, compression=COMPRESSION)
-            os.replace(tmp, path)
+            files.write_table(part, self.workdir / "verify_mid" / f"p{q:05d}" / f"from{p:06d}.parquet", COMPRESSION)
 
     def verified_pairs(self, p: int, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
         t = read_partition(self.workdir / "verify_mid", p, PAIR_SHINGLES_SCHEMA).combine_chunks()

@@ -17,7 +17,6 @@ Every row is kept. The same documents, parameters and seed give byte-identical f
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pydantic import Field, model_validator
 from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext, as_table
 from operators.registry import register
 from operators.tokenizer.sample import Sample, StreamCounts, held_out_batches, select_sample, stream_training_texts
+from storage import files
 
 Algorithm = Literal["bpe", "wordpiece", "unigram", "sentencepiece_bpe", "sentencepiece_unigram"]
 TRAINED_BY_SENTENCEPIECE = ("unigram", "sentencepiece_bpe", "sentencepiece_unigram")
@@ -173,59 +173,57 @@ def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput
     """Sample, train, evaluate and write every artifact to `out_dir` (replaced atomically).
     `seconds` receives the time of each phase (sample, train, evaluate); the files hold no
     timings, so that the same input gives the same bytes."""
+    clock = _Clock(seconds if seconds is not None else {})
+    sample = select_sample(shards(), op.seed, op.held_out_documents, op.max_documents, op.max_bytes)
+    _check_sample(sample)
+    clock.lap("sample")
+    workdir.mkdir(parents=True, exist_ok=True)
+    held_path = workdir / f"{op.artifact}.held_out.parquet"
+    spm_work = workdir / f"{op.artifact}.spm"
+    try:
+        with files.staging_dir(out_dir) as tmp:  # replaces out_dir whole when the block completes
+            summary = _train_into(op, shards, sample, tmp, held_path, spm_work, clock)
+        clock.lap("evaluate")
+        return summary
+    finally:
+        # no copy of documents or intermediate models stays behind in the work folder
+        shutil.rmtree(spm_work, ignore_errors=True)
+        held_path.unlink(missing_ok=True)
+
+
+def _train_into(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput]], sample: Sample, tmp: Path,
+                held_path: Path, spm_work: Path, clock: _Clock) -> dict[str, Any]:
     from operators.tokenizer.evaluate import evaluate, write_summary
     from operators.tokenizer.hf import train_hf
     from operators.tokenizer.loading import HFTokenizer, SentencePieceTokenizer
     from operators.tokenizer.spm import arrow_normalize, tokenizer_from_sentencepiece, train_sentencepiece
 
-    clock = _Clock(seconds if seconds is not None else {})
-    sample = select_sample(shards(), op.seed, op.held_out_documents, op.max_documents, op.max_bytes)
-    _check_sample(sample)
-    clock.lap("sample")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):  # left by an interrupted attempt
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    tmp.mkdir()
-    held_path = workdir / f"{op.artifact}.held_out.parquet"
-    spm_work = workdir / f"{op.artifact}.spm"
-    try:
-        counts = StreamCounts()
-        transform = (arrow_normalize(op.normalization, bool(op.lowercase), bool(op.strip_accents))
-                     if op.algorithm == "unigram" else None)
+    counts = StreamCounts()
+    transform = (arrow_normalize(op.normalization, bool(op.lowercase), bool(op.strip_accents))
+                 if op.algorithm == "unigram" else None)
 
-        def training_texts() -> Iterator[list[str]]:
-            return stream_training_texts(shards, sample, counts, held_path, transform)
+    def training_texts() -> Iterator[list[str]]:
+        return stream_training_texts(shards, sample, counts, held_path, transform)
 
-        reference = None
-        if op.algorithm in ("bpe", "wordpiece"):
-            tok = train_hf(op, training_texts, lambda: stream_training_texts(shards, sample))
-            tok.save(str(tmp / "tokenizer.json"))
-            handle = HFTokenizer(tmp / "tokenizer.json")
-        else:
-            native = op.algorithm != "unigram"
-            model_path = train_sentencepiece(op, training_texts(), (tmp if native else spm_work) / "tokenizer")
-            tokenizer_from_sentencepiece(op, model_path).save(str(tmp / "tokenizer.json"))
-            handle = HFTokenizer(tmp / "tokenizer.json")
-            if native:
-                handle, reference = SentencePieceTokenizer(model_path), handle
-        _write_tokenizer_config(op, tmp)
-        clock.lap("train")
-        held = evaluate(handle, held_out_batches(held_path), reference) if sample.held_out.size else None
-        summary = _summary(op, handle, sample, counts, held, tmp)
-        summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json", "summary.md"])
-        write_summary(tmp, summary)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-        clock.lap("evaluate")
-        return summary
-    finally:
-        # no copy of documents or intermediate models stays behind in the work folder
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(spm_work, ignore_errors=True)
-        held_path.unlink(missing_ok=True)
+    reference = None
+    if op.algorithm in ("bpe", "wordpiece"):
+        tok = train_hf(op, training_texts, lambda: stream_training_texts(shards, sample))
+        tok.save(str(tmp / "tokenizer.json"))
+        handle = HFTokenizer(tmp / "tokenizer.json")
+    else:
+        native = op.algorithm != "unigram"
+        model_path = train_sentencepiece(op, training_texts(), (tmp if native else spm_work) / "tokenizer")
+        tokenizer_from_sentencepiece(op, model_path).save(str(tmp / "tokenizer.json"))
+        handle = HFTokenizer(tmp / "tokenizer.json")
+        if native:
+            handle, reference = SentencePieceTokenizer(model_path), handle
+    _write_tokenizer_config(op, tmp)
+    clock.lap("train")
+    held = evaluate(handle, held_out_batches(held_path), reference) if sample.held_out.size else None
+    summary = _summary(op, handle, sample, counts, held, tmp)
+    summary["files"] = sorted([p.name for p in tmp.iterdir()] + ["summary.json", "summary.md"])
+    write_summary(tmp, summary)
+    return summary
 
 
 class _Clock:

@@ -1,0 +1,261 @@
+"""Atomic writes, reads, listings and deletion for a local path or any fsspec URL.
+
+The one promise: nothing is ever visible under its final name before it is complete. On a local
+disk a write goes to a temporary sibling (`.NAME.tmp-PID-RANDOM`) renamed into place on commit;
+this module is the only place of the project that renames. On an object store (no rename) the data
+is spooled to a local temporary file and uploaded once, under its final key, when complete; a
+completion mark written after the data is what resume trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+PathLike = str | os.PathLike
+TEMP_MARK = ".tmp-"
+
+
+def is_url(path: PathLike) -> bool:
+    """True for `scheme://...` locations other than `file://`."""
+    text = os.fspath(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(path: PathLike) -> Path:
+    text = os.fspath(path)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def join(base: PathLike, *parts: str) -> str | Path:
+    """`base/part/...` for a local path (a Path) or a URL (a str)."""
+    if is_url(base):
+        return "/".join([os.fspath(base).rstrip("/"), *parts])
+    return local_path(base).joinpath(*parts)
+
+
+def filesystem(path: PathLike, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """(fsspec filesystem, path inside it) for a URL."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
+
+
+def temp_name(final_name: str) -> str:
+    """The one naming rule for unfinished writes, so cleanup finds every kind of them."""
+    return f".{final_name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") and TEMP_MARK in name
+
+
+class AtomicFile:
+    """A binary file that appears under `path` only on `commit()`; `abort()` leaves no trace.
+
+    Use as a context manager (commit on success, abort on an exception) or call the two verbs."""
+
+    def __init__(self, path: PathLike, storage_options: dict[str, Any] | None = None):
+        self.path = path
+        self.storage_options = storage_options
+        self._done = False
+        if is_url(path):
+            fd, tmp = tempfile.mkstemp(prefix="pipeline-upload-")
+            self._tmp = Path(tmp)
+            self.handle: IO[bytes] = os.fdopen(fd, "wb")
+        else:
+            final = local_path(path)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = final.with_name(temp_name(final.name))
+            self.handle = open(self._tmp, "wb")  # noqa: SIM115 - closed by commit/abort
+
+    @property
+    def temp_path(self) -> Path:
+        """Where the bytes are until commit (a local file in every case)."""
+        return self._tmp
+
+    def commit(self) -> None:
+        if self._done:
+            return
+        self.handle.close()
+        try:
+            if is_url(self.path):
+                fs, inner = filesystem(self.path, self.storage_options)
+                fs.put_file(str(self._tmp), inner)
+                self._tmp.unlink()
+            else:
+                os.replace(self._tmp, local_path(self.path))
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+
+    def abort(self) -> None:
+        self._done = True
+        if not self.handle.closed:
+            self.handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> IO[bytes]:
+        return self.handle
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_bytes(path: PathLike, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
+    with AtomicFile(path, storage_options) as handle:
+        handle.write(data)
+
+
+def write_text(path: PathLike, text: str, storage_options: dict[str, Any] | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), storage_options)
+
+
+def write_json(path: PathLike, data: Any, storage_options: dict[str, Any] | None = None) -> None:
+    write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str), storage_options)
+
+
+def write_table(table: Any, path: PathLike, compression: str | None = "zstd",
+                storage_options: dict[str, Any] | None = None) -> None:
+    """Write a pyarrow Table as one Parquet file, atomically."""
+    import pyarrow.parquet as pq
+
+    with AtomicFile(path, storage_options) as handle:
+        pq.write_table(table, handle, compression=None if compression == "none" else compression)
+
+
+@contextmanager
+def staging_file(final: PathLike, storage_options: dict[str, Any] | None = None) -> Iterator[Path]:
+    """A local path for a library that writes by file name (fastText, KenLM); on success the file
+    it wrote becomes `final`, on an exception it is deleted."""
+    atomic = AtomicFile(final, storage_options)
+    atomic.handle.close()  # the library writes the temporary by name; commit renames or uploads it
+    try:
+        yield atomic.temp_path
+    except BaseException:
+        atomic.abort()
+        raise
+    atomic.commit()
+
+
+@contextmanager
+def staging_dir(final: PathLike, storage_options: dict[str, Any] | None = None) -> Iterator[Path]:
+    """A local folder to fill; on success it replaces `final` whole (a tokenizer, a model).
+
+    Native libraries write into it by plain paths; on an exception it is deleted."""
+    remote = is_url(final)
+    if remote:
+        tmp = Path(tempfile.mkdtemp(prefix="pipeline-stage-"))
+    else:
+        target = local_path(final)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(temp_name(target.name))
+        tmp.mkdir()
+    try:
+        yield tmp
+        publish_dir(tmp, final, storage_options)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_dir(folder: Path, final: PathLike, storage_options: dict[str, Any] | None = None) -> None:
+    """Move a finished local folder to `final`, replacing what was there."""
+    if is_url(final):
+        fs, inner = filesystem(final, storage_options)
+        if fs.exists(inner):
+            fs.rm(inner, recursive=True)
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            fs.put_file(str(file), f"{inner.rstrip('/')}/{file.relative_to(folder).as_posix()}")
+        return
+    target = local_path(final)
+    if target.exists():  # move the old one aside first: a directory cannot be renamed over another
+        aside = target.with_name(temp_name(target.name))
+        os.replace(target, aside)
+        os.replace(folder, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(folder, target)
+
+
+def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> bool:
+    if is_url(path):
+        fs, inner = filesystem(path, storage_options)
+        return bool(fs.exists(inner))
+    return local_path(path).exists()
+
+
+def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
+    if is_url(path):
+        fs, inner = filesystem(path, storage_options)
+        return fs.cat_file(inner)
+    return local_path(path).read_bytes()
+
+
+def read_json(path: PathLike, storage_options: dict[str, Any] | None = None) -> Any:
+    return json.loads(read_bytes(path, storage_options).decode("utf-8"))
+
+
+def read_mark(path: PathLike, storage_options: dict[str, Any] | None = None) -> Any | None:
+    """A completion mark's content, or None when the work it marks is not done."""
+    try:
+        return read_json(path, storage_options)
+    except FileNotFoundError:
+        return None
+
+
+def open_input(path: PathLike, storage_options: dict[str, Any] | None = None) -> IO[bytes]:
+    if is_url(path):
+        fs, inner = filesystem(path, storage_options)
+        return fs.open(inner, "rb")
+    return open(local_path(path), "rb")  # noqa: SIM115 - the caller closes it
+
+
+def list_names(folder: PathLike, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Names of the entries directly in `folder` (none when it does not exist), sorted."""
+    if is_url(folder):
+        fs, inner = filesystem(folder, storage_options)
+        if not fs.exists(inner):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(inner, detail=False))
+    path = local_path(folder)
+    return sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+
+
+def delete(path: PathLike, storage_options: dict[str, Any] | None = None) -> None:
+    """Delete a file or a folder and everything in it; nothing to delete is fine."""
+    if is_url(path):
+        fs, inner = filesystem(path, storage_options)
+        if fs.exists(inner):
+            fs.rm(inner, recursive=True)
+        return
+    target = local_path(path)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def remove_temporaries(folder: PathLike) -> int:
+    """Delete what interrupted writes left under a local folder; returns how many. Object stores
+    hold no temporaries (uploads happen whole), so there is nothing to do there."""
+    if is_url(folder):
+        return 0
+    root = local_path(folder)
+    if not root.is_dir():
+        return 0
+    stale = [p for p in root.rglob(f".*{TEMP_MARK}*") if is_temporary(p.name)]
+    for p in sorted(stale, key=lambda p: len(p.parts), reverse=True):
+        if p.exists():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    return len(stale)
