@@ -27,3 +27,6 @@ def shared_path(relative: str) -> Path:
 def corpus_shards() -> list[Path]:
     folder = shared_path("corpus_en")
     return sorted(folder.glob("part-*.parquet"))
+
+
+from tests.s3_server import s3_server  # noqa: E402,F401 - the session's real S3 server fixture
