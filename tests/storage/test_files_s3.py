@@ -32,3 +32,28 @@ def test_atomic_writes_on_s3(s3_server) -> None:
     assert files.read_mark(files.join(base, "_work", "done.json"), opts) == {"ok": 1}
     files.delete(files.join(base, "_work"), opts)
     assert files.read_mark(files.join(base, "_work", "done.json"), opts) is None
+
+
+def test_local_copy_downloads_once_per_content(s3_server, tmp_path, monkeypatch) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from storage.cache import local_copy
+
+    monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
+    opts = s3_server.storage_options
+    model = f"s3://{s3_server.new_bucket()}/models/lm"
+    files.write_bytes(files.join(model, "lm.arpa"), b"arpa v1", opts)
+    files.write_bytes(files.join(model, "sp", "sp.model"), b"spm", opts)
+    ctx = multiprocessing.get_context("spawn")  # s3fs holds an event-loop thread: no fork
+    with ProcessPoolExecutor(4, mp_context=ctx) as pool:  # concurrent workers of one node share one copy
+        copies = list(pool.map(local_copy, [model] * 4, [opts] * 4))
+    assert len(set(copies)) == 1
+    assert (copies[0] / "lm.arpa").read_bytes() == b"arpa v1"
+    assert (copies[0] / "sp" / "sp.model").read_bytes() == b"spm"
+    assert len(list((tmp_path / "cache" / "remote").glob("*.lock"))) == 1
+    files.write_bytes(files.join(model, "lm.arpa"), b"arpa v2", opts)  # new content: a new copy
+    fresh = local_copy(model, opts)
+    assert fresh != copies[0] and (fresh / "lm.arpa").read_bytes() == b"arpa v2"
+    single = local_copy(files.join(model, "lm.arpa"), opts)
+    assert single.name == "lm.arpa" and single.read_bytes() == b"arpa v2"
