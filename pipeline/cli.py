@@ -142,9 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from operators.registry import UnknownOperator
+    from pipeline.errors import AccountingError, StepError, TaskFailed
     from pipeline.io.readers import InputError
     from pipeline.recipe import RecipeError
-    from pipeline.runner import AccountingError, StepError
 
     args = build_parser().parse_args(argv)
     try:
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return _fail(str(exc))
-    except (StepError, AccountingError) as exc:
+    except (StepError, AccountingError, TaskFailed) as exc:
         if args.debug:
             traceback.print_exc()
         return _fail(f"{exc}\n(rerun with --debug for the traceback)" if not args.debug else str(exc))

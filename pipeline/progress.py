@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -53,26 +52,3 @@ class ShardProgress:
     def close(self) -> None:
         if self.enabled:
             self.progress.stop()
-
-
-def total_documents(items: list[Any]) -> int | None:
-    """Documents to read, from Parquet footers (local input, or a later segment's shards)."""
-    import pyarrow.parquet as pq
-
-    from pipeline.runner import Layout, segment_input_path
-
-    total = 0
-    for item in items:
-        shard = getattr(item, "shard", None)
-        if shard is None:
-            return None
-        path = segment_input_path(Layout(Path(item.out)), item)
-        if path is None:
-            if "://" in shard.path or shard.format != "parquet":
-                return None
-            path = Path(shard.path)
-        try:
-            total += pq.ParquetFile(path).metadata.num_rows
-        except (OSError, ValueError):  # the task itself reports unreadable files with file and reason
-            return None
-    return total

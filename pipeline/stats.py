@@ -8,9 +8,10 @@ from collections import Counter
 from typing import Any
 
 from operators.base import Operator
+from pipeline.errors import AccountingError
 from pipeline.io.readers import Shard
+from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
-from pipeline.runner import AccountingError, Layout, Segment
 
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
-from pipeline import runner
-from pipeline.progress import ShardProgress, total_documents
+from pipeline.executors.base import Backend, Task, documents_total, set_progress_hook
+from pipeline.progress import ShardProgress
 
 _queue: Any = None
 
@@ -18,10 +17,14 @@ _queue: Any = None
 def _init_worker(q: Any) -> None:
     global _queue
     _queue = q
-    runner.set_progress_hook(lambda shard, n: q.put((shard, n)))
+    set_progress_hook(lambda shard, n: q.put((shard, n)))
 
 
-class LocalBackend(runner.Backend):
+def _run(task: Task) -> dict[str, Any]:
+    return task.run()
+
+
+class LocalBackend(Backend):
     def __init__(self, workers: int = 1, progress: bool = True):
         self.workers = workers
         self.show_progress = progress
@@ -34,31 +37,33 @@ class LocalBackend(runner.Backend):
             # has imported the heavy modules once, instead of importing them each (spawn)
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pydantic",
-                                        "operators.registry", "pipeline.runner"])
+                                        "operators.registry", "pipeline.shard_worker"])
             self._queue = ctx.Queue()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,))
         return self._pool
 
-    def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
-        if not items:
+    def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
+        if not tasks:
             return []
-        bar = ShardProgress(label, total_documents(items), enabled=self.show_progress and fn is runner.run_shard_task)
+        show = self.show_progress and any(t.progress_key for t in tasks)
+        bar = ShardProgress(label, documents_total(tasks), enabled=show)
         try:
             if self.workers == 1:
-                runner.set_progress_hook(bar.update)
+                set_progress_hook(bar.update)
                 try:
                     out = []
-                    for item in items:
-                        out.append(fn(item))
-                        bar.shard_done(item.shard.name) if hasattr(item, "shard") else None
+                    for task in tasks:
+                        out.append(task.run())
+                        if task.progress_key:
+                            bar.shard_done(task.progress_key)
                     return out
                 finally:
-                    runner.set_progress_hook(None)
-            return self._map_pool(fn, items, bar)
+                    set_progress_hook(None)
+            return self._map_pool(tasks, bar)
         finally:
             bar.close()
 
-    def _map_pool(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], bar: ShardProgress) -> list[dict[str, Any]]:
+    def _map_pool(self, tasks: list[Task], bar: ShardProgress) -> list[dict[str, Any]]:
         pool = self._get_pool()
         stop = threading.Event()
 
@@ -73,7 +78,7 @@ class LocalBackend(runner.Backend):
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
         try:
-            futures = [pool.submit(fn, item) for item in items]
+            futures = [pool.submit(_run, task) for task in tasks]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for f in done:
                 if f.exception() is not None:
@@ -84,9 +89,9 @@ class LocalBackend(runner.Backend):
         finally:
             stop.set()
             thread.join()  # no progress message may re-add a shard's bar after it is removed
-            for item in items:
-                if hasattr(item, "shard"):
-                    bar.shard_done(item.shard.name)
+            for task in tasks:
+                if task.progress_key:
+                    bar.shard_done(task.progress_key)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -27,11 +27,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from pipeline import runner
-from pipeline.progress import ShardProgress, total_documents
+from pipeline.errors import TaskFailed
+from pipeline.executors.base import Backend, Task, documents_total, set_progress_hook
+from pipeline.progress import ShardProgress
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,14 @@ POLL_SECONDS = 0.5  # how often the driver refreshes progress and checks for fai
 CLIENT_CONNECT_TRIES = 3
 
 
-def _run_task(fn: Callable[[Any], dict[str, Any]], item: Any, board: Any) -> dict[str, Any]:
-    """Body of every Ray task: route per-batch progress to the board actor, then run `fn`."""
+def _run_task(task: Task, board: Any) -> dict[str, Any]:
+    """Body of every Ray task: route per-batch progress to the board actor, then run the task."""
     if board is not None:
-        runner.set_progress_hook(lambda shard, docs: board.report.remote(shard, docs))
+        set_progress_hook(lambda shard, docs: board.report.remote(shard, docs))
     try:
-        return fn(item)
+        return task.run()
     finally:
-        runner.set_progress_hook(None)
+        set_progress_hook(None)
 
 
 class _ProgressBoard:
@@ -64,8 +64,8 @@ class _ProgressBoard:
         return latest
 
 
-class RayBackend(runner.Backend):
-    """Runs `runner.run_shard_task` / `runner.run_stage_task` items as Ray tasks."""
+class RayBackend(Backend):
+    """Runs plain tasks as Ray tasks."""
 
     def __init__(self, address: str | None = None, workers: int = 1, progress: bool = True,
                  max_retries: int = MAX_RETRIES):
@@ -121,25 +121,15 @@ class RayBackend(runner.Backend):
                                  max((n.get("memory", 0.0) for n in nodes), default=0.0))
         return self._node_limits
 
-    def _options(self, fn: Callable[[Any], dict[str, Any]], item: Any) -> dict[str, Any]:
-        steps = runner.worker_steps(item.recipe_json)  # construction only: parameters, no setup
-        if fn is runner.run_shard_task:
-            declared = [(steps[k].name, steps[k].resources) for k in range(item.segment.first, item.segment.end)]
-        else:
-            op = steps[item.step]
-            stage = op.stages()[item.stage_index]  # type: ignore[attr-defined]
-            declared = [(f"{op.name}:{stage.name}", stage.resources)]
-        if not declared:  # a segment that only materializes its input
-            return {"num_cpus": 1}
-        who_cpu, cpus = max(((n, r.cpus) for n, r in declared), key=lambda x: x[1])
-        who_mem, mem = max(((n, r.memory_gb * 1e9) for n, r in declared), key=lambda x: x[1])
+    def _options(self, task: Task) -> dict[str, Any]:
+        cpus, mem, who = task.resources.cpus, task.resources.memory_gb * 1e9, task.resources.declared_by
         max_cpus, max_mem = self._limits()
         if cpus > max_cpus:
-            self._warn(who_cpu, f"{who_cpu} declares {cpus:g} CPUs; the largest node has {max_cpus:g}: using {max_cpus:g}")
+            self._warn(who, f"{who} declares {cpus:g} CPUs; the largest node has {max_cpus:g}: using {max_cpus:g}")
             cpus = max_cpus
         if max_mem and mem > max_mem:
-            self._warn(who_mem, f"{who_mem} declares {mem / 1e9:.1f} GB; the largest node has "
-                                f"{max_mem / 1e9:.1f} GB: using that")
+            self._warn(who, f"{who} declares {mem / 1e9:.1f} GB; the largest node has "
+                            f"{max_mem / 1e9:.1f} GB: using that")
             mem = max_mem
         options: dict[str, Any] = {"num_cpus": cpus}
         if mem > 0:
@@ -180,18 +170,18 @@ class RayBackend(runner.Backend):
                 bar.update(shard, docs)
         return board
 
-    def map(self, fn: Callable[[Any], dict[str, Any]], items: list[Any], label: str) -> list[dict[str, Any]]:
-        if not items:
+    def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
+        if not tasks:
             return []
         import ray
 
         self.connect()
-        show = self.show_progress and fn is runner.run_shard_task
-        bar = ShardProgress(label, total_documents(items) if show else None, enabled=show)
+        show = self.show_progress and any(t.progress_key for t in tasks)
+        bar = ShardProgress(label, documents_total(tasks) if show else None, enabled=show)
         board = self._progress_board() if show else None
-        refs = [self._task.options(**self._options(fn, item)).remote(fn, item, board) for item in items]
+        refs = [self._task.options(**self._options(task)).remote(task, board) for task in tasks]
         index = {ref: i for i, ref in enumerate(refs)}
-        results: list[dict[str, Any] | None] = [None] * len(items)
+        results: list[dict[str, Any] | None] = [None] * len(tasks)
         pending = list(refs)
         finished: set[str] = set()
         try:
@@ -202,12 +192,12 @@ class RayBackend(runner.Backend):
                     board = self._drain_progress(board, bar, finished)
                 for ref in done:
                     i = index[ref]
-                    results[i] = result = self._result(ref, items[i], label)
-                    if show:  # exact final count from the result: per-batch reports may still be in flight
-                        shard = items[i].shard.name
-                        bar.update(shard, result["documents_in"] - sum(result["quarantined"].values()))
-                        bar.shard_done(shard)
-                        finished.add(shard)
+                    results[i] = result = self._result(ref, tasks[i], label)
+                    key = tasks[i].progress_key
+                    if show and key:  # exact final count from the result: per-batch reports may still be in flight
+                        bar.update(key, result.get("progress_documents", 0))
+                        bar.shard_done(key)
+                        finished.add(key)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref)
@@ -216,7 +206,7 @@ class RayBackend(runner.Backend):
             bar.close()
         return results  # type: ignore[return-value]
 
-    def _result(self, ref: Any, item: Any, label: str) -> dict[str, Any]:
+    def _result(self, ref: Any, task: Task, label: str) -> dict[str, Any]:
         import ray
         from ray.exceptions import RayError, RayTaskError
 
@@ -228,7 +218,7 @@ class RayBackend(runner.Backend):
                 raise cause from err  # the operator's own error (StepError, InputError...), unwrapped
             raise
         except RayError as err:  # worker died more than max_retries times, node lost, ...
-            raise runner.StepError(f"{label}: task {_describe(item)} failed on Ray after "
+            raise TaskFailed(f"{label}: {task.name} failed on Ray after "
                                    f"{self.max_retries} retries: {type(err).__name__}: {err}") from err
 
 
@@ -250,9 +240,3 @@ def _init_with_retries(address: str, options: dict[str, Any]) -> None:
                         str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
             ray.shutdown()
             time.sleep(attempt)
-
-
-def _describe(item: Any) -> str:
-    if hasattr(item, "shard"):
-        return f"shard {item.shard.path}"
-    return f"step {item.step} stage {item.stage_index} task {item.task_index}"

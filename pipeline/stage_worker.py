@@ -1,0 +1,85 @@
+"""The stage task: one task of a global operator's declared stage (per shard, per partition, or
+once), reading the previous segment's shards or the input, communicating through its work folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from operators.base import GlobalOperator, ShardInput, StageContext
+from pipeline.errors import StepError
+from pipeline.io.readers import InputError, Shard, read_shard
+from pipeline.plan import Layout, Segment
+from pipeline.recipe import Recipe
+from pipeline.worker import read_intermediate, setup_step, worker_steps
+from storage import files
+
+
+@dataclass
+class StageTask:
+    recipe_json: str
+    out: str
+    step: int
+    stage_index: int
+    task_index: int  # shard index or partition; 0 for a global stage
+    segment_before: Segment | None  # None: the stages read the input shards
+    shards: list[Shard]
+
+
+def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
+    ctx = StageContext(workdir=layout.step_dir(step, op) / "data", shard_names=shard_names, artifacts=layout.artifacts)
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    return ctx
+
+
+def shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input_spec: Any) -> list[ShardInput]:
+    """What a global step's stages read: the previous segment's shards, or the input itself."""
+
+    def from_input(shard: Shard) -> ShardInput:
+        def batches(cols: list[str] | None) -> Iterator[pa.Table]:
+            # bad records are the shard task's to quarantine and count; stages just skip them
+            for table in read_shard(shard, input_spec, quarantine=lambda record: None):
+                yield table.select(cols) if cols else table
+
+        return ShardInput(shard.index, shard.name, batches)
+
+    def from_segment(shard: Shard) -> ShardInput:
+        path = layout.segment_dir(seg) / f"{shard.name}.parquet"
+        return ShardInput(shard.index, shard.name, lambda cols: read_intermediate(path, input_spec.batch_size, cols))
+
+    return [from_segment(s) if seg is not None else from_input(s) for s in shards]
+
+
+def run_stage_task(task: StageTask) -> dict[str, Any]:
+    started = time.perf_counter()
+    recipe = Recipe.model_validate(json.loads(task.recipe_json))
+    op = worker_steps(task.recipe_json)[task.step]
+    assert isinstance(op, GlobalOperator)
+    layout = Layout(Path(task.out))
+    setup_step(op, task.step, layout.artifacts)
+    ctx = stage_context(layout, task.step, op, [s.name for s in task.shards])
+    inputs = shard_inputs(layout, task.segment_before, task.shards, recipe.input)
+    ctx.shards = lambda: iter(inputs)
+    stage = op.stages()[task.stage_index]
+    try:
+        if stage.kind == "shard":
+            stage.fn(inputs[task.task_index], ctx)
+        elif stage.kind == "partition":
+            stage.fn(task.task_index, ctx)
+        else:
+            stage.fn(ctx)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise StepError(f"step {task.step} ({op.name}) stage {stage.name!r} task {task.task_index} failed: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    result = {"step": task.step, "stage": stage.name, "task": task.task_index,
+              "seconds": time.perf_counter() - started, "metrics": dict(ctx.metrics)}
+    files.write_json(layout.stage_done(task.step, op, stage.name, str(task.task_index)), result)
+    return result

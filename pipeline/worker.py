@@ -1,0 +1,50 @@
+"""What every task shares on a worker: the recipe's operators built once per process, their
+setup with errors that name the step, and reading the intermediate shards between segments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from operators.base import Operator
+from pipeline.errors import StepError
+from pipeline.io.readers import InputError
+from pipeline.recipe import Recipe
+
+_OPS_CACHE: dict[str, list[Operator]] = {}
+
+
+def worker_steps(recipe_json: str) -> list[Operator]:
+    """Operators for a recipe, built once per process and set up lazily."""
+    ops = _OPS_CACHE.get(recipe_json)
+    if ops is None:
+        recipe = Recipe.model_validate(json.loads(recipe_json))
+        ops = recipe.build_steps()
+        _OPS_CACHE.clear()
+        _OPS_CACHE[recipe_json] = ops
+    return ops
+
+
+def setup_step(op: Operator, step: int, artifacts: Path) -> None:
+    """Tell the operator where this run's artifacts are, then set it up (once per process)."""
+    op.bind_run(artifacts)
+    try:
+        op.ensure_setup()
+    except (InputError, StepError):
+        raise
+    except Exception as exc:
+        raise StepError(f"step {step} ({op.name}) could not be set up: {type(exc).__name__}: {exc}") from exc
+
+
+def read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    pf = pq.ParquetFile(path)
+    if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
+        schema = pf.schema_arrow
+        yield (schema.empty_table().select(columns) if columns else schema.empty_table())
+        return
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+        yield pa.Table.from_batches([batch])
