@@ -4,29 +4,42 @@ Operators are pydantic models: their fields are their parameters (validated, doc
 by `pipeline ops`), construction stores them and does no work. Heavy state (models, engines) is
 built in `setup()`, which the executor calls once per process before the first batch.
 
-Inside the pipeline every batch is a `pyarrow.Table` whose text column is named `text` and whose
-id column is `id`; the executor also carries `_doc_key` (int64, shard index << 40 | row), a
-global, deterministic order that global operators use for keep rules.
+Batches are `pyarrow.Table`s with the columns of `operators.columns` (`text`, `id`, `_doc_key`),
+whose names and helpers this module re-exports.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-TEXT = "text"
-ID = "id"
-DOC_KEY = "_doc_key"
-SHARD_BITS = 40
+from operators.columns import DOC_KEY as DOC_KEY
+from operators.columns import ID as ID
+from operators.columns import SHARD_BITS as SHARD_BITS
+from operators.columns import TEXT as TEXT
+from operators.columns import add_columns as add_columns
+from operators.columns import as_table as as_table
+from operators.columns import bool_values as bool_values
+from operators.columns import int64_values as int64_values
+from operators.columns import ratio as ratio
+from operators.columns import texts as texts
+from operators.columns import with_column as with_column
+from operators.stages import STAGE_KINDS as STAGE_KINDS
+from operators.stages import Resources as Resources
+from operators.stages import ShardInput as ShardInput
+from operators.stages import Stage as Stage
+from operators.stages import StageContext as StageContext
+from operators.stages import atomic_write_table as atomic_write_table
+
 ARTIFACT_PREFIX = "artifact:"
 
 
@@ -48,14 +61,6 @@ class StepResult:
         return kept, removed, self.reasons.filter(removed_mask)
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What one instance of an operator needs; the Ray executor reserves it."""
-
-    cpus: float = 1.0
-    memory_gb: float = 0.0
-
-
 class Operator(BaseModel):
     """Base of every operator. Subclasses set `name` and implement `apply`."""
 
@@ -64,6 +69,9 @@ class Operator(BaseModel):
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "operator"
     resources: ClassVar[Resources] = Resources()
+    # every removal reason (`family:rule`) it can give, listed by `pipeline ops NAME`; None: not
+    # declared (every Filter declares them; a RuleFilter's come from its rules)
+    reasons: ClassVar[tuple[str, ...] | None] = None
 
     _ready: bool = PrivateAttr(default=False)
     _metrics: Counter = PrivateAttr(default_factory=Counter)
@@ -121,6 +129,11 @@ class Operator(BaseModel):
     def params(self) -> dict[str, Any]:
         return self.model_dump()
 
+    @classmethod
+    def declared_reasons(cls) -> list[str] | None:
+        """Every removal reason this operator can give, whatever its parameters (None: not declared)."""
+        return None if cls.reasons is None else list(cls.reasons)
+
     # an operator that removes sensitive values (PII) from text; the runner passes documents that
     # earlier steps removed (and quarantined records) through its `redact` before writing them
     redacts_sinks: ClassVar[bool] = False
@@ -151,7 +164,7 @@ class Filter(Operator):
 
     The two are separate so that `pipeline analyze` can compute statistics without filtering.
     `decide` returns a string array: null keeps the row, a string is the removal reason, named
-    `family:rule` (e.g. `gopher_quality:mean_word_length`).
+    `family:rule` (e.g. `gopher_quality:too_few_words`); `reasons` lists every one it can give.
     """
 
     kind: ClassVar[str] = "filter"
@@ -173,7 +186,20 @@ class Filter(Operator):
 
 
 Op = Literal["<", "<=", ">", ">=", "true"]  # "true": remove where a boolean column is true
+Rule = tuple[str, Op, Any, str]  # (column, op, threshold or None = off, rule name)
 _COMPARE = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}
+
+
+@dataclass(frozen=True)
+class Range:
+    """A statistic kept within [min, max], both bounds parameters of the filter (None: no bound).
+    Each direction has its own rule name, so a reason says which bound removed the document."""
+
+    column: str
+    min_param: str
+    max_param: str
+    too_low: str  # rule name below the minimum, e.g. too_few_words
+    too_high: str  # rule name above the maximum, e.g. too_many_words
 
 
 class RuleFilter(Filter):
@@ -181,12 +207,36 @@ class RuleFilter(Filter):
 
     `rules()` lists (column, op, threshold, rule name); a row is removed by the first rule whose
     `column op threshold` holds, with reason `family:rule`. A rule with threshold None is off.
+    `ranges` declares min/max parameter pairs (checked min <= max); `rules()` starts with their
+    rules, and a subclass with other rules returns `self.range_rules() + [...]`.
     """
 
     family: ClassVar[str] = ""
+    ranges: ClassVar[tuple[Range, ...]] = ()
 
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> RuleFilter:
+        for r in self.ranges:
+            lo, hi = getattr(self, r.min_param), getattr(self, r.max_param)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{r.min_param} must be <= {r.max_param}")
+        return self
+
+    def range_rules(self) -> list[Rule]:
+        rules: list[Rule] = []
+        for r in self.ranges:
+            rules.append((r.column, "<", getattr(self, r.min_param), r.too_low))
+            rules.append((r.column, ">", getattr(self, r.max_param), r.too_high))
+        return rules
+
+    def rules(self) -> list[Rule]:
+        return self.range_rules()
+
+    @classmethod
+    def declared_reasons(cls) -> list[str]:
+        """The reasons of every rule, on or off (rules() lists each whatever its threshold)."""
+        rules = cls.model_construct().rules()  # parameter defaults, no validation: only the names matter
+        return list(dict.fromkeys(f"{cls.family}:{rule}" for *_, rule in rules))
 
     def decide(self, table: pa.Table) -> pa.Array:
         masks = []
@@ -225,89 +275,7 @@ def reasons_from_rules(n: int, rules: Iterable[tuple[np.ndarray | pa.Array, str]
     return pa.array(out, type=pa.string())
 
 
-def with_column(table: pa.Table, name: str, values: Any, type: pa.DataType | None = None) -> pa.Table:
-    """Set (add or replace) a column."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, type=type)
-    if type is not None and arr.type != type:
-        arr = arr.cast(type)
-    idx = table.schema.get_field_index(name)
-    if idx >= 0:
-        return table.set_column(idx, name, arr)
-    return table.append_column(name, arr)
-
-
-def texts(table: pa.Table) -> list[str]:
-    """The text column as Python strings (null as empty)."""
-    return [t if t is not None else "" for t in table.column(TEXT).to_pylist()]
-
-
-def as_table(data: pa.Table | pa.RecordBatch | Sequence[dict[str, Any]], with_doc_key: bool = False) -> pa.Table:
-    """A table from a table, a record batch or a list of dicts; lists (and, when asked, any
-    table lacking it) get `_doc_key` = row number, the corpus order global operators need."""
-    if isinstance(data, pa.Table):
-        table = data
-    elif isinstance(data, pa.RecordBatch):
-        table = pa.Table.from_batches([data])
-    else:
-        table = pa.Table.from_pylist(list(data))
-        with_doc_key = True
-    if with_doc_key and DOC_KEY not in table.column_names:
-        table = table.append_column(DOC_KEY, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    return table
-
-
 # ---- global operators ------------------------------------------------------------------------
-
-
-class ShardInput:
-    """One input shard of a global operator's stage: its index, name and batches."""
-
-    def __init__(self, index: int, name: str, batches: Callable[[list[str] | None], Iterator[pa.Table]]):
-        self.index = index
-        self.name = name
-        self._batches = batches
-
-    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        return self._batches(columns)
-
-
-@dataclass
-class StageContext:
-    """What a stage sees: a work folder shared by all of this operator's stages (on every
-    worker), the shard names in order, and (for global stages) every shard's batches."""
-
-    workdir: Path
-    shard_names: list[str]
-    shards: Callable[[], Iterator[ShardInput]] | None = None
-    metrics: Counter = field(default_factory=Counter)
-    artifacts: Path | None = None  # where trained artifacts go (the run's output/artifacts)
-
-    @property
-    def num_shards(self) -> int:
-        return len(self.shard_names)
-
-    def iter_shards(self) -> Iterator[ShardInput]:
-        if self.shards is None:
-            raise RuntimeError("this stage has no access to shard data")
-        return self.shards()
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One declared stage of a global operator.
-
-    kind = "shard":     fn(shard: ShardInput, ctx) runs once per shard, in parallel.
-    kind = "partition": fn(partition: int, ctx) runs once per partition, in parallel.
-    kind = "global":    fn(ctx) runs once.
-    Stages write what they make under ctx.workdir (use `atomic_write_table`); the executor marks
-    a stage done only when its function returned, so a rerun repeats unfinished stages.
-    """
-
-    name: str
-    kind: Literal["shard", "partition", "global"]
-    fn: Callable[..., None]
-    partitions: int = 1
-    resources: Resources = Resources()
 
 
 class GlobalOperator(Operator):
@@ -347,29 +315,13 @@ class GlobalOperator(Operator):
             def batches(columns: list[str] | None) -> Iterator[pa.Table]:
                 yield table.select(columns) if columns else table
 
-            ctx.shards = lambda: iter([ShardInput(0, "shard-0", batches)])
+            inputs = [ShardInput(0, "shard-0", batches)]
+            ctx.shards = lambda: iter(inputs)
             for stage in self.stages():
-                if stage.kind == "shard":
-                    stage.fn(ShardInput(0, "shard-0", batches), ctx)
-                elif stage.kind == "partition":
-                    for p in range(stage.partitions):
-                        stage.fn(p, ctx)
-                else:
-                    stage.fn(ctx)
+                for task in stage.task_indices([0]):
+                    stage.run(task, inputs, ctx)
             self.bind(ctx)
             result = self.apply_shard(table, 0, ctx)
             for k, v in ctx.metrics.items():
                 self._metrics[k] += v
             return result.split()
-
-
-def atomic_write_table(table: pa.Table, path: Path, compression: str = "zstd") -> None:
-    """Write Parquet to a temporary name, then rename: readers never see a partial file."""
-    import os
-
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression=compression)
-    os.replace(tmp, path)

@@ -81,7 +81,8 @@ def build(name: str, params: dict[str, Any] | None = None) -> Operator:
 
 
 def describe(cls: type[Operator]) -> dict[str, Any]:
-    """Name, kind, one-line doc, full doc and parameters (type, default, description)."""
+    """Name, kind, one-line doc, full doc, parameters (type, default, description) and every
+    removal reason the operator can give (`reasons`; None when it does not declare them)."""
     doc = inspect.cleandoc(cls.__doc__ or "")
     params = []
     for pname, finfo in cls.model_fields.items():
@@ -100,6 +101,7 @@ def describe(cls: type[Operator]) -> dict[str, Any]:
         "summary": doc.splitlines()[0] if doc else "",
         "doc": doc,
         "params": params,
+        "reasons": cls.declared_reasons(),
     }
 
 

@@ -36,7 +36,7 @@ def test_gopher_quality_statistics_by_hand():
 
 
 def test_gopher_quality_rules_in_order():
-    assert reasons(GopherQualityFilter(), [DOC]) == ["gopher_quality:word_count"]
+    assert reasons(GopherQualityFilter(), [DOC]) == ["gopher_quality:too_few_words"]
     assert reasons(GopherQualityFilter(min_words=None), [DOC]) == ["gopher_quality:ellipsis_ratio"]
     loose = GopherQualityFilter(min_words=None, max_ellipsis_ratio=None)
     assert reasons(loose, [DOC]) == ["gopher_quality:ellipsis_lines_frac"]
@@ -56,10 +56,23 @@ def test_gopher_quality_edge_documents():
     assert s[4]["gopher_mean_word_length"] == 20000.0
     mixed = s[5]  # Résumé naïve 東 京 Москва
     assert mixed["gopher_word_count"] == 5 and mixed["gopher_mean_word_length"] == pytest.approx((6 + 5 + 1 + 1 + 6) / 5)
-    assert reasons(GopherQualityFilter(), docs) == ["gopher_quality:word_count"] * 6
+    assert reasons(GopherQualityFilter(), docs) == ["gopher_quality:too_few_words"] * 6
     long_doc = " ".join(["the word"] * 60)
-    assert reasons(GopherQualityFilter(max_words=100), [long_doc]) == ["gopher_quality:word_count"]
+    assert reasons(GopherQualityFilter(max_words=100), [long_doc]) == ["gopher_quality:too_many_words"]
     assert reasons(GopherQualityFilter(), [long_doc]) == [None]
+
+
+def test_gopher_quality_reasons_say_the_direction():
+    """Each bound of a range has its own reason: too few / too many words, too short / too long words."""
+    prose = " ".join(["the cat and the dog sat with the bird"] * 8)  # 72 words, mean length 3.0
+    op = GopherQualityFilter(min_words=10, max_words=50, min_mean_word_length=3.5, max_mean_word_length=4)
+    assert reasons(op, ["the cat sat", prose]) == ["gopher_quality:too_few_words", "gopher_quality:too_many_words"]
+    op = GopherQualityFilter(min_words=10, min_mean_word_length=3.5, max_mean_word_length=4)
+    long_words = " ".join(["the extraordinarily complicated and the interminable"] * 10)
+    assert reasons(op, [prose, long_words]) == ["gopher_quality:mean_word_length_too_short",
+                                                "gopher_quality:mean_word_length_too_long"]
+    with pytest.raises(ValueError, match="min_words must be <= max_words"):
+        GopherQualityFilter(min_words=100, max_words=10)
 
 
 def test_gopher_quality_thresholds_and_params():

@@ -58,7 +58,7 @@ def test_fineweb_like_runs_end_to_end(tmp_path: Path):
         reasons.update(zip(rejected.column("id").to_pylist(), rejected.column("reason").to_pylist()))
     assert reasons["d1"] == "language:not_wanted"
     assert reasons["d2"].startswith("gopher_repetition:")
-    assert reasons["d3"] == "gopher_quality:word_count"
+    assert reasons["d3"] == "gopher_quality:too_few_words"
     assert reasons["d5"] == "language:no_text"
     assert reasons["d4"].split(":")[0] in {"gopher_repetition", "gopher_quality", "c4", "fineweb"}
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())

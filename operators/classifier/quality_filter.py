@@ -4,7 +4,7 @@ them by threshold or by GPT-3's Pareto sampling."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +48,7 @@ class QualityClassifierFilter(Filter):
     """
 
     name = "quality_classifier_filter"
+    reasons: ClassVar[tuple[str, ...]] = ("quality_classifier_filter:low_score", "quality_classifier_filter:pareto_sample")
     model: str = Field(description="folder from `pipeline train-quality` (holds model.bin), or the model.bin path")
     mode: Literal["threshold", "pareto"] = Field("threshold", description="keep rule")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="mode=threshold: minimum quality_score kept")

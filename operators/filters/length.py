@@ -1,4 +1,4 @@
-"""Length filters: characters and words."""
+"""Length filters: characters and words, each a range (reasons `<name>:too_short` / `<name>:too_long`)."""
 
 from __future__ import annotations
 
@@ -6,43 +6,20 @@ from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from operators.base import TEXT, Op, RuleFilter, with_column
+from operators.base import TEXT, Range, RuleFilter, with_column
 from operators.registry import register
 from operators.text.splitting import split_words, text_array
 
 
-class _RangeFilter(RuleFilter):
-    """A statistic with optional inclusive bounds; reasons `<name>:too_short` / `<name>:too_long`."""
-
-    stat: ClassVar[str] = ""
-    bound_names: ClassVar[tuple[str, str]] = ("", "")  # the (minimum, maximum) parameters
-
-    def _bounds(self) -> tuple[float | None, float | None]:
-        lo, hi = self.bound_names
-        return getattr(self, lo), getattr(self, hi)
-
-    @model_validator(mode="after")
-    def _order(self) -> _RangeFilter:
-        lo, hi = self._bounds()
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"{self.bound_names[0]} must be <= {self.bound_names[1]}")
-        return self
-
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
-        lo, hi = self._bounds()
-        return [(self.stat, "<", lo, "too_short"), (self.stat, ">", hi, "too_long")]
-
-
 @register
-class TextLengthFilter(_RangeFilter):
+class TextLengthFilter(RuleFilter):
     """Keep documents whose length in characters (code points) is within [min_chars, max_chars]."""
 
     name = "text_length_filter"
     family: ClassVar[str] = "text_length_filter"
-    stat: ClassVar[str] = "char_count"
-    bound_names: ClassVar[tuple[str, str]] = ("min_chars", "max_chars")
+    ranges: ClassVar[tuple[Range, ...]] = (Range("char_count", "min_chars", "max_chars", "too_short", "too_long"),)
     min_chars: int | None = Field(1, ge=0, description="minimum characters (inclusive); null = none")
     max_chars: int | None = Field(None, ge=0, description="maximum characters (inclusive); null = none")
 
@@ -52,7 +29,7 @@ class TextLengthFilter(_RangeFilter):
 
 
 @register
-class WordsFilter(_RangeFilter):
+class WordsFilter(RuleFilter):
     """Keep documents whose word count is within [min_words, max_words].
 
     Words as the shared splitter counts them (`operators.text.splitting.split_words`, the same
@@ -61,8 +38,7 @@ class WordsFilter(_RangeFilter):
 
     name = "words_filter"
     family: ClassVar[str] = "words_filter"
-    stat: ClassVar[str] = "word_count"
-    bound_names: ClassVar[tuple[str, str]] = ("min_words", "max_words")
+    ranges: ClassVar[tuple[Range, ...]] = (Range("word_count", "min_words", "max_words", "too_short", "too_long"),)
     min_words: int | None = Field(50, ge=0, description="minimum words (inclusive); null = none")
     max_words: int | None = Field(None, ge=0, description="maximum words (inclusive); null = none")
 

@@ -36,6 +36,7 @@ class PerplexityFilter(Filter):
     """
 
     name = "perplexity_filter"
+    reasons: ClassVar[tuple[str, ...]] = tuple(f"perplexity_filter:{r}" for r in ("no_model", "no_text", "too_high", *BUCKETS))
     resources: ClassVar[Resources] = Resources(cpus=1.0, memory_gb=1.0)  # a KenLM model per process
     model: str | None = Field(None, description="model folder (or artifact:<name>) for every document")
     models: dict[str, str] | None = Field(None, description="language -> model folder, chosen by the lang column")

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from operators.columns import int64_values
 from operators.text.splitting import Pieces
 
 
@@ -24,7 +25,7 @@ def ids_within_docs(values: pa.Array | np.ndarray, parents: np.ndarray) -> tuple
     """(dense id per piece, index of each id's first occurrence). Two pieces share an id iff
     they are equal and in the same document."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        codes = np.asarray(pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        codes = int64_values(pc.dictionary_encode(values).indices)
     else:
         codes = np.asarray(values, dtype=np.int64)
     if len(codes) == 0:

@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import TEXT, Mapper, Op, RuleFilter, with_column
-from operators.quality._common import add_columns
+from operators.base import TEXT, Mapper, Rule, RuleFilter, add_columns, bool_values, with_column
 from operators.registry import register
 from operators.text.splitting import Pieces, count_sentences, count_tokens, split_lines, split_tokens, text_array
 
@@ -44,6 +43,7 @@ class C4LineCleaner(Mapper):
     """
 
     name = "c4_line_cleaner"
+    reasons: ClassVar[tuple[str, ...]] = ()  # rewrites text, removes no document
 
     require_terminal_punctuation: bool = Field(True, description="drop lines not ending in . ? ! \" or ending in ... (C4: yes; FineWeb's C4 step: no)")
     terminal_punctuation: str = Field(".?!\"", min_length=1, description="line endings that count as terminal punctuation (TFDS _END_MARKS)")
@@ -82,21 +82,21 @@ class C4LineCleaner(Mapper):
         if self.remove_citations:
             values = pc.replace_substring_regex(values, CITATION_PATTERN, "")
         if self.require_terminal_punctuation:
-            ends = _np(pc.match_substring_regex(values, "[" + re.escape(self.terminal_punctuation) + "]$"))
-            ellipsis = _np(pc.ends_with(values, "..."))
+            ends = bool_values(pc.match_substring_regex(values, "[" + re.escape(self.terminal_punctuation) + "]$"))
+            ellipsis = bool_values(pc.ends_with(values, "..."))
             drop(~ends | ellipsis, "no_terminal_punct")
         if self.min_words_per_line > 0:
             words = count_tokens(values)
             drop(words < self.min_words_per_line, "too_few_words")
         if self.remove_javascript_lines or self.remove_policy_lines:
             lower = pc.utf8_lower(values)
-            lorem = _np(pc.match_substring(lower, "lorem ipsum"))
-            javascript = _np(pc.match_substring(lower, "javascript"))
+            lorem = bool_values(pc.match_substring(lower, "lorem ipsum"))
+            javascript = bool_values(pc.match_substring(lower, "javascript"))
             if self.remove_javascript_lines:
                 drop(javascript & ~lorem, "javascript")
             if self.remove_policy_lines:
-                policy = _np(pc.match_substring_regex(lower, "|".join(re.escape(p) for p in POLICY_SUBSTRINGS)))
-                curly = _np(pc.match_substring(values, "{"))
+                policy = bool_values(pc.match_substring_regex(lower, "|".join(re.escape(p) for p in POLICY_SUBSTRINGS)))
+                curly = bool_values(pc.match_substring(values, "{"))
                 drop(policy & ~lorem & ~curly, "policy")
         return alive, removed, values
 
@@ -108,10 +108,6 @@ def _has_long_word(lines: Pieces, max_len: int) -> np.ndarray:
         tokens = split_tokens(lines.values.take(pa.array(long_lines)))
         out[long_lines] = tokens.max(tokens.lengths()) > max_len
     return out
-
-
-def _np(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 @register
@@ -132,7 +128,7 @@ class C4QualityFilter(RuleFilter):
     filter_lorem_ipsum: bool = Field(True, description="remove pages with 'lorem ipsum' (C4)")
     filter_curly_bracket: bool = Field(True, description="remove pages with '{' (C4)")
 
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
+    def rules(self) -> list[Rule]:
         return [
             ("c4_has_lorem_ipsum", "true", True if self.filter_lorem_ipsum else None, "lorem_ipsum"),
             ("c4_has_curly_bracket", "true", True if self.filter_curly_bracket else None, "curly_bracket"),

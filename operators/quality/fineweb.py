@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import Op, RuleFilter
-from operators.quality._common import add_columns, ratio
+from operators.base import Rule, RuleFilter, add_columns, bool_values, int64_values, ratio
 from operators.quality._repetition import repeated_pieces
 from operators.registry import register
 from operators.text.splitting import split_lines, split_words, text_array
@@ -43,7 +42,7 @@ class FineWebQualityFilter(RuleFilter):
     terminal_punctuation: str = Field(".'\"!?", min_length=1, description="characters that end a line with punctuation (FineWeb/datatrove)")
     max_newline_word_ratio: float | None = Field(None, ge=0, description="remove if line breaks per word are > this (datatrove list ratio 0.3; not in the paper; off)")
 
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
+    def rules(self) -> list[Rule]:
         return [
             ("fineweb_line_punct_ratio", "<=", self.min_line_punct_ratio, "line_punct_ratio"),
             ("fineweb_short_line_frac", ">=", self.max_short_line_frac, "short_line_frac"),
@@ -59,11 +58,11 @@ class FineWebQualityFilter(RuleFilter):
         short = lines.lengths() < self.short_line_length
         _dups, dup_chars = repeated_pieces(lines)
         columns = {
-            "fineweb_line_punct_ratio": (ratio(lines.sum(ends.to_numpy(zero_copy_only=False)), n_lines), pa.float64()),
+            "fineweb_line_punct_ratio": (ratio(lines.sum(bool_values(ends)), n_lines), pa.float64()),
             "fineweb_short_line_frac": (ratio(lines.sum(short), n_lines), pa.float64()),
             "fineweb_dup_line_char_frac": (ratio(dup_chars, lines.sum(lines.lengths())), pa.float64()),
         }
         if self.max_newline_word_ratio is not None:
-            newlines = pc.count_substring(texts, "\n").to_numpy(zero_copy_only=False)
+            newlines = int64_values(pc.count_substring(texts, "\n"))
             columns["fineweb_newline_word_ratio"] = (ratio(newlines, split_words(texts).counts()), pa.float64())
         return add_columns(table, columns)

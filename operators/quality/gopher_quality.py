@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import Op, RuleFilter
-from operators.quality._common import add_columns, ratio
+from operators.base import Range, Rule, RuleFilter, add_columns, bool_values, int64_values, ratio
 from operators.registry import register
 from operators.text.splitting import char_class, codepoints, segment_sum, split_lines, split_words, text_array
 
@@ -41,6 +40,11 @@ class GopherQualityFilter(RuleFilter):
 
     name = "gopher_quality_filter"
     family: ClassVar[str] = "gopher_quality"
+    ranges: ClassVar[tuple[Range, ...]] = (
+        Range("gopher_word_count", "min_words", "max_words", "too_few_words", "too_many_words"),
+        Range("gopher_mean_word_length", "min_mean_word_length", "max_mean_word_length",
+              "mean_word_length_too_short", "mean_word_length_too_long"),
+    )
 
     min_words: int | None = Field(50, ge=0, description="minimum words (Gopher: 50)")
     max_words: int | None = Field(100_000, ge=0, description="maximum words (Gopher: 100,000)")
@@ -55,12 +59,8 @@ class GopherQualityFilter(RuleFilter):
     stop_words: list[str] = Field(default_factory=lambda: list(GOPHER_STOP_WORDS), description="stop words (Gopher's eight English words)")
     bullets: list[str] = Field(default_factory=lambda: list(DEFAULT_BULLETS), description="line prefixes that mark a bullet line")
 
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
-        return [
-            ("gopher_word_count", "<", self.min_words, "word_count"),
-            ("gopher_word_count", ">", self.max_words, "word_count"),
-            ("gopher_mean_word_length", "<", self.min_mean_word_length, "mean_word_length"),
-            ("gopher_mean_word_length", ">", self.max_mean_word_length, "mean_word_length"),
+    def rules(self) -> list[Rule]:
+        return self.range_rules() + [
             ("gopher_hash_ratio", ">", self.max_hash_ratio, "hash_ratio"),
             ("gopher_ellipsis_ratio", ">", self.max_ellipsis_ratio, "ellipsis_ratio"),
             ("gopher_bullet_lines_frac", ">", self.max_bullet_lines_frac, "bullet_lines_frac"),
@@ -76,8 +76,8 @@ class GopherQualityFilter(RuleFilter):
         cps, char_offsets = codepoints(words.values)
         lengths = np.diff(char_offsets)
         letters = segment_sum(char_class("L")[cps], char_offsets)  # letters per word
-        hashes = _int(pc.count_substring(texts, "#"))
-        ellipses = _int(pc.count_substring(texts, "...")) + _int(pc.count_substring(texts, "…"))
+        hashes = int64_values(pc.count_substring(texts, "#"))
+        ellipses = int64_values(pc.count_substring(texts, "...")) + int64_values(pc.count_substring(texts, "…"))
         lines = split_lines(texts)
         bullet = pc.match_substring_regex(lines.values, "^(?:" + "|".join(re.escape(b) for b in self.bullets) + ")") \
             if self.bullets else pa.array(np.zeros(len(lines), dtype=bool))
@@ -88,21 +88,13 @@ class GopherQualityFilter(RuleFilter):
             "gopher_mean_word_length": (ratio(words.sum(lengths), n_words), pa.float64()),
             "gopher_hash_ratio": (ratio(hashes, n_words), pa.float64()),
             "gopher_ellipsis_ratio": (ratio(ellipses, n_words), pa.float64()),
-            "gopher_bullet_lines_frac": (ratio(lines.sum(_bool(bullet)), lines.counts()), pa.float64()),
-            "gopher_ellipsis_lines_frac": (ratio(lines.sum(_bool(ellipsis_end)), lines.counts()), pa.float64()),
+            "gopher_bullet_lines_frac": (ratio(lines.sum(bool_values(bullet)), lines.counts()), pa.float64()),
+            "gopher_ellipsis_lines_frac": (ratio(lines.sum(bool_values(ellipsis_end)), lines.counts()), pa.float64()),
             "gopher_alpha_words_frac": (ratio(words.sum(letters > 0), n_words), pa.float64()),
-            "gopher_stop_word_count": (words.sum(_bool(stop)), pa.int64()),
+            "gopher_stop_word_count": (words.sum(bool_values(stop)), pa.int64()),
         })
 
 
 def _case_forms(words: list[str]) -> list[str]:
     forms = {f for w in words for f in (w.lower(), w.lower().capitalize(), w.upper())}
     return sorted(forms)
-
-
-def _int(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _bool(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from operators.base import Op, RuleFilter
-from operators.quality._common import add_columns, ratio
+from operators.base import Rule, RuleFilter, add_columns, ratio
 from operators.quality._repetition import NgramIndex, RepeatedNgrams, repeated_pieces
 from operators.registry import register
 from operators.text.splitting import split_lines, split_paragraphs, split_words, text_array
@@ -59,8 +58,8 @@ class GopherRepetitionFilter(RuleFilter):
     max_dup_9gram_char_frac: float | None = Field(0.11, ge=0, le=1, description="characters in duplicated 9-grams (Gopher: 0.11)")
     max_dup_10gram_char_frac: float | None = Field(0.10, ge=0, le=1, description="characters in duplicated 10-grams (Gopher: 0.10)")
 
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
-        rules: list[tuple[str, Op, float | None, str]] = [
+    def rules(self) -> list[Rule]:
+        rules: list[Rule] = [
             ("gopher_dup_para_frac", ">", self.max_dup_para_frac, "dup_para_frac"),
             ("gopher_dup_para_char_frac", ">", self.max_dup_para_char_frac, "dup_para_char_frac"),
             ("gopher_dup_line_frac", ">", self.max_dup_line_frac, "dup_line_frac"),

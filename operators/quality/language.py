@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr
 
-from operators.base import Filter, reasons_from_rules, with_column
+from operators.base import Filter, bool_values, reasons_from_rules, with_column
 from operators.registry import register
 from operators.text.splitting import text_array
 
@@ -93,6 +93,7 @@ class LanguageFilter(Filter):
     """
 
     name = "language_filter"
+    reasons: ClassVar[tuple[str, ...]] = ("language:no_text", "language:not_wanted", "language:low_score")
 
     languages: list[str] | None = Field(None, description="labels to keep, e.g. [en]; null keeps every language")
     min_score: float = Field(0.65, ge=0, le=1, description="minimum top-label probability (FineWeb: 0.65)")
@@ -110,8 +111,7 @@ class LanguageFilter(Filter):
         self.ensure_setup()
         texts = text_array(table)
         one_line = pc.replace_substring(texts, "\n", " ")
-        blank = np.asarray(pc.equal(pc.binary_length(pc.utf8_trim_whitespace(one_line)), 0)
-                           .to_numpy(zero_copy_only=False), dtype=bool)
+        blank = bool_values(pc.equal(pc.binary_length(pc.utf8_trim_whitespace(one_line)), 0))
         rows = np.flatnonzero(~blank)
         lines = one_line.take(pa.array(rows)).to_pylist() if len(rows) < len(texts) else one_line.to_pylist()
         top, scores = predict_top1(self._model, lines, self._batched)

@@ -12,10 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from operators.base import Op, RuleFilter
-from operators.quality._common import add_columns, ratio
+from operators.base import Range, RuleFilter, add_columns, ratio
 from operators.quality._repetition import NgramIndex, group_keys
 from operators.registry import register
 from operators.text.splitting import (
@@ -31,30 +30,13 @@ from operators.text.splitting import (
 F64 = pa.float64()
 
 
-class _RangeStatFilter(RuleFilter):
-    """One statistic with optional inclusive bounds [min_value, max_value]."""
-
-    family: ClassVar[str] = "text_stats"
-    column: ClassVar[str] = ""
-    rule: ClassVar[str] = ""
-
-    def _bounds(self) -> tuple[float | None, float | None]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    @model_validator(mode="after")
-    def _order(self):
-        lo, hi = self._bounds()
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError("the minimum must be <= the maximum")
-        return self
-
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
-        lo, hi = self._bounds()
-        return [(self.column, "<", lo, self.rule), (self.column, ">", hi, self.rule)]
+def _ratio_range(stat: str) -> tuple[Range, ...]:
+    """Column `text_<stat>` kept within [min_ratio, max_ratio]; reasons `<stat>_too_low` / `_too_high`."""
+    return (Range(f"text_{stat}", "min_ratio", "max_ratio", f"{stat}_too_low", f"{stat}_too_high"),)
 
 
 @register
-class AlphanumericFilter(_RangeStatFilter):
+class AlphanumericFilter(RuleFilter):
     """Keep documents whose fraction of alphanumeric characters is within [min_ratio, max_ratio].
 
     Alphanumeric: Unicode letters, combining marks and numbers (general categories L, M, N;
@@ -63,22 +45,19 @@ class AlphanumericFilter(_RangeStatFilter):
     """
 
     name = "alphanumeric_filter"
-    column: ClassVar[str] = "text_alnum_ratio"
-    rule: ClassVar[str] = "alnum_ratio"
+    family: ClassVar[str] = "text_stats"
+    ranges: ClassVar[tuple[Range, ...]] = _ratio_range("alnum_ratio")
     min_ratio: float | None = Field(0.25, ge=0, le=1, description="minimum alphanumeric fraction (Data-Juicer: 0.25)")
     max_ratio: float | None = Field(None, ge=0, le=1, description="maximum alphanumeric fraction (Data-Juicer: none)")
-
-    def _bounds(self):
-        return self.min_ratio, self.max_ratio
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         cps, offsets = codepoints(text_array(table))
         alnum = segment_sum(char_class("L,M,N")[cps], offsets)
-        return add_columns(table, {self.column: (ratio(alnum, np.diff(offsets)), F64)})
+        return add_columns(table, {"text_alnum_ratio": (ratio(alnum, np.diff(offsets)), F64)})
 
 
 @register
-class SpecialCharactersFilter(_RangeStatFilter):
+class SpecialCharactersFilter(RuleFilter):
     """Keep documents whose fraction of special characters is within [min_ratio, max_ratio].
 
     Special: punctuation, symbols (emoji included), numbers, whitespace and separators (general
@@ -89,22 +68,19 @@ class SpecialCharactersFilter(_RangeStatFilter):
     """
 
     name = "special_characters_filter"
-    column: ClassVar[str] = "text_special_char_ratio"
-    rule: ClassVar[str] = "special_char_ratio"
+    family: ClassVar[str] = "text_stats"
+    ranges: ClassVar[tuple[Range, ...]] = _ratio_range("special_char_ratio")
     min_ratio: float | None = Field(None, ge=0, le=1, description="minimum special-character fraction (Data-Juicer: 0)")
     max_ratio: float | None = Field(0.25, ge=0, le=1, description="maximum special-character fraction (Data-Juicer: 0.25)")
-
-    def _bounds(self):
-        return self.min_ratio, self.max_ratio
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         cps, offsets = codepoints(text_array(table))
         special = char_class("P,S,N,Z") | whitespace_table()
-        return add_columns(table, {self.column: (ratio(segment_sum(special[cps], offsets), np.diff(offsets)), F64)})
+        return add_columns(table, {"text_special_char_ratio": (ratio(segment_sum(special[cps], offsets), np.diff(offsets)), F64)})
 
 
 @register
-class CharRepetitionFilter(_RangeStatFilter):
+class CharRepetitionFilter(RuleFilter):
     """Keep documents whose character n-gram repetition ratio is within [min_ratio, max_ratio].
 
     Ratio (BigScience ROOTS / Data-Juicer character_repetition_filter): over the document's
@@ -114,14 +90,11 @@ class CharRepetitionFilter(_RangeStatFilter):
     """
 
     name = "char_repetition_filter"
-    column: ClassVar[str] = "text_char_rep_ratio"
-    rule: ClassVar[str] = "char_rep_ratio"
+    family: ClassVar[str] = "text_stats"
+    ranges: ClassVar[tuple[Range, ...]] = _ratio_range("char_rep_ratio")
     rep_len: int = Field(10, ge=1, le=64, description="character n-gram length (Data-Juicer: 10)")
     min_ratio: float | None = Field(None, ge=0, le=1, description="minimum ratio (Data-Juicer: 0)")
     max_ratio: float | None = Field(0.5, ge=0, le=1, description="maximum ratio (Data-Juicer: 0.5)")
-
-    def _bounds(self):
-        return self.min_ratio, self.max_ratio
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         cps, offsets = codepoints(text_array(table))
@@ -134,7 +107,7 @@ class CharRepetitionFilter(_RangeStatFilter):
             repeated = group_count[group] > 1
             if repeated.any():
                 top = _top_k_occurrences(index, starts[repeated], group[repeated], group_count, total)
-        return add_columns(table, {self.column: (ratio(top, total), F64)})
+        return add_columns(table, {"text_char_rep_ratio": (ratio(top, total), F64)})
 
 
 def _top_k_occurrences(index: NgramIndex, starts: np.ndarray, group: np.ndarray, group_count: np.ndarray,
@@ -156,7 +129,7 @@ def _top_k_occurrences(index: NgramIndex, starts: np.ndarray, group: np.ndarray,
 
 
 @register
-class WordRepetitionFilter(_RangeStatFilter):
+class WordRepetitionFilter(RuleFilter):
     """Keep documents whose word n-gram repetition ratio is within [min_ratio, max_ratio].
 
     Ratio (BigScience ROOTS / Data-Juicer word_repetition_filter): occurrences of word
@@ -165,14 +138,11 @@ class WordRepetitionFilter(_RangeStatFilter):
     """
 
     name = "word_repetition_filter"
-    column: ClassVar[str] = "text_word_rep_ratio"
-    rule: ClassVar[str] = "word_rep_ratio"
+    family: ClassVar[str] = "text_stats"
+    ranges: ClassVar[tuple[Range, ...]] = _ratio_range("word_rep_ratio")
     rep_len: int = Field(10, ge=1, le=64, description="word n-gram length (Data-Juicer: 10)")
     min_ratio: float | None = Field(None, ge=0, le=1, description="minimum ratio (Data-Juicer: 0)")
     max_ratio: float | None = Field(0.5, ge=0, le=1, description="maximum ratio (Data-Juicer: 0.5)")
-
-    def _bounds(self):
-        return self.min_ratio, self.max_ratio
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         words = split_words(text_array(table))
@@ -181,7 +151,7 @@ class WordRepetitionFilter(_RangeStatFilter):
         for rep in index.repeated(self.rep_len):
             if rep.n == self.rep_len:
                 repeated = np.bincount(index.parents[rep.starts], minlength=index.num_docs)
-        return add_columns(table, {self.column: (ratio(repeated, index.ngrams_per_doc(self.rep_len)), F64)})
+        return add_columns(table, {"text_word_rep_ratio": (ratio(repeated, index.ngrams_per_doc(self.rep_len)), F64)})
 
 
 @register
@@ -196,18 +166,14 @@ class LineLengthFilter(RuleFilter):
 
     name = "line_length_filter"
     family: ClassVar[str] = "text_stats"
+    ranges: ClassVar[tuple[Range, ...]] = (
+        Range("text_avg_line_length", "min_avg_length", "max_avg_length", "avg_line_length_too_short", "avg_line_length_too_long"),
+        Range("text_max_line_length", "min_max_length", "max_max_length", "max_line_length_too_short", "max_line_length_too_long"),
+    )
     min_avg_length: float | None = Field(10, ge=0, description="minimum average line length (Data-Juicer: 10)")
     max_avg_length: float | None = Field(None, ge=0, description="maximum average line length (Data-Juicer: none)")
     min_max_length: float | None = Field(10, ge=0, description="minimum longest-line length (Data-Juicer: 10)")
     max_max_length: float | None = Field(None, ge=0, description="maximum longest-line length (Data-Juicer: none)")
-
-    def rules(self) -> list[tuple[str, Op, float | None, str]]:
-        return [
-            ("text_avg_line_length", "<", self.min_avg_length, "avg_line_length"),
-            ("text_avg_line_length", ">", self.max_avg_length, "avg_line_length"),
-            ("text_max_line_length", "<", self.min_max_length, "max_line_length"),
-            ("text_max_line_length", ">", self.max_max_length, "max_line_length"),
-        ]
 
     def compute_stats(self, table: pa.Table) -> pa.Table:
         lines = split_lines(text_array(table))

@@ -39,6 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from operators.columns import int64_values
+
 # Line breaks of str.splitlines other than "\n"; they are rewritten to "\n" before a fast literal
 # split (a regex split is ~20x slower than the literal one).
 _OTHER_LINE_BREAKS = r"\r\n?|[\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]"
@@ -90,7 +92,7 @@ class Pieces:
     def lengths(self) -> np.ndarray:
         """Characters (code points) of each piece (int64)."""
         if self._lengths is None:
-            self._lengths = _int64(pc.utf8_length(self.values))
+            self._lengths = int64_values(pc.utf8_length(self.values))
         return self._lengths
 
     def sum(self, per_piece: np.ndarray) -> np.ndarray:
@@ -140,10 +142,6 @@ def segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return csum[offsets[1:]] - csum[offsets[:-1]]
 
 
-def _int64(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
 def _offsets_from_counts(counts: np.ndarray) -> np.ndarray:
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
@@ -151,7 +149,7 @@ def _offsets_from_counts(counts: np.ndarray) -> np.ndarray:
 
 
 def _from_list_array(lists: pa.ListArray | pa.LargeListArray) -> Pieces:
-    offsets = _int64(lists.offsets)
+    offsets = int64_values(lists.offsets)
     start, end = int(offsets[0]), int(offsets[-1])
     return Pieces(lists.values.slice(start, end - start), offsets - start)
 
@@ -179,7 +177,7 @@ def _fits_int32(arr: pa.Array) -> bool:
 def _nonempty(pieces: Pieces) -> Pieces:
     """Strip surrounding whitespace of each piece and drop the empty ones."""
     stripped = pieces.with_values(pc.utf8_trim_whitespace(pieces.values))
-    lengths = _int64(pc.binary_length(stripped.values))
+    lengths = int64_values(pc.binary_length(stripped.values))
     return stripped.filter(lengths > 0)
 
 
@@ -194,7 +192,7 @@ def split_paragraphs(texts: pa.Array) -> Pieces:
     stripped."""
     normalized = pc.replace_substring_regex(texts, _OTHER_LINE_BREAKS, "\n")
     raw = _from_list_array(pc.split_pattern(normalized, "\n"))
-    blank = _int64(pc.binary_length(pc.utf8_trim_whitespace(raw.values))) == 0
+    blank = int64_values(pc.binary_length(pc.utf8_trim_whitespace(raw.values))) == 0
     # a paragraph starts at a non-blank line that opens its document or follows a blank line
     first_of_doc = np.zeros(len(raw), dtype=bool)
     first_of_doc[raw.offsets[:-1][raw.counts() > 0]] = True
@@ -212,7 +210,7 @@ def split_tokens(texts: pa.Array) -> Pieces:
     """Whitespace-separated tokens, punctuation kept (what C4's `line.split()` counts)."""
     tokens = _from_list_array(utf8_split_whitespace(texts))
     # Arrow yields an empty token for leading/trailing whitespace and for empty text; str.split does not
-    return tokens.filter(_int64(pc.binary_length(tokens.values)) > 0)
+    return tokens.filter(int64_values(pc.binary_length(tokens.values)) > 0)
 
 
 def utf8_split_whitespace(texts: pa.Array) -> pa.ListArray:
@@ -235,7 +233,7 @@ def split_words(texts: pa.Array, *, strip_punctuation: bool = True, split_cjk: b
     tokens = _from_list_array(utf8_split_whitespace(texts))
     stripped = tokens.with_values(pc.utf8_trim(tokens.values, characters=punctuation_chars()))
     # one filter drops both Arrow's empty tokens and punctuation-only ones
-    return stripped.filter(_int64(pc.binary_length(stripped.values)) > 0)
+    return stripped.filter(int64_values(pc.binary_length(stripped.values)) > 0)
 
 
 def count_tokens(strings: pa.Array) -> np.ndarray:
@@ -280,7 +278,7 @@ def count_sentences(texts: pa.Array) -> np.ndarray:
 def codepoints(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """All code points of a string array as one uint32 array, and per-string offsets into it."""
     strings = text_array(strings)
-    char_offsets = _offsets_from_counts(_int64(pc.utf8_length(strings)))
+    char_offsets = _offsets_from_counts(int64_values(pc.utf8_length(strings)))
     if len(strings) == 0 or char_offsets[-1] == 0:
         return np.zeros(0, dtype=np.uint32), char_offsets
     _validity, offsets_buf, data = strings.buffers()

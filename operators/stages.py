@@ -1,0 +1,113 @@
+"""What global operators' stages are and what an executor gives them: the stage declaration and
+its one task dispatcher, the shard inputs and context a stage sees, and the resources a task
+reserves. Nothing here knows operators, so executors can use it alone; `operators.base`
+re-exports it all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance of an operator needs; the Ray executor reserves it."""
+
+    cpus: float = 1.0
+    memory_gb: float = 0.0
+
+
+class ShardInput:
+    """One input shard of a global operator's stage: its index, name and batches."""
+
+    def __init__(self, index: int, name: str, batches: Callable[[list[str] | None], Iterator[pa.Table]]):
+        self.index = index
+        self.name = name
+        self._batches = batches
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        return self._batches(columns)
+
+
+@dataclass
+class StageContext:
+    """What a stage sees: a work folder shared by all of this operator's stages (on every
+    worker), the shard names in order, and (for global stages) every shard's batches."""
+
+    workdir: Path
+    shard_names: list[str]
+    shards: Callable[[], Iterator[ShardInput]] | None = None
+    metrics: Counter = field(default_factory=Counter)
+    artifacts: Path | None = None  # where trained artifacts go (the run's output/artifacts)
+
+    @property
+    def num_shards(self) -> int:
+        return len(self.shard_names)
+
+    def iter_shards(self) -> Iterator[ShardInput]:
+        if self.shards is None:
+            raise RuntimeError("this stage has no access to shard data")
+        return self.shards()
+
+
+STAGE_KINDS = ("shard", "partition", "global")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One declared stage of a global operator.
+
+    kind = "shard":     fn(shard: ShardInput, ctx) runs once per shard, in parallel.
+    kind = "partition": fn(partition: int, ctx) runs once per partition, in parallel.
+    kind = "global":    fn(ctx) runs once.
+    Stages write what they make under ctx.workdir (use `atomic_write_table`); the executor marks
+    a stage done only when its function returned, so a rerun repeats unfinished stages.
+    """
+
+    name: str
+    kind: Literal["shard", "partition", "global"]
+    fn: Callable[..., None]
+    partitions: int = 1
+    resources: Resources = Resources()
+
+    def __post_init__(self) -> None:
+        if self.kind not in STAGE_KINDS:
+            raise ValueError(f"stage {self.name!r}: kind {self.kind!r} is not one of {', '.join(STAGE_KINDS)}")
+
+    def task_indices(self, shard_indices: Sequence[int]) -> list[int]:
+        """The stage's tasks: one per shard (the shard's index), one per partition, or one (0)."""
+        if self.kind == "shard":
+            return list(shard_indices)
+        if self.kind == "partition":
+            return list(range(self.partitions))
+        return [0]
+
+    def run(self, task_index: int, shard_inputs: Sequence[ShardInput], ctx: StageContext) -> None:
+        """Run one task of `task_indices`: fn(the input shard of that index, ctx), fn(partition,
+        ctx) or fn(ctx). Every executor (and the in-memory Python API) dispatches through here."""
+        if self.kind == "shard":
+            shard = next((s for s in shard_inputs if s.index == task_index), None)
+            if shard is None:
+                raise ValueError(f"stage {self.name!r}: no input shard with index {task_index}")
+            self.fn(shard, ctx)
+        elif self.kind == "partition":
+            self.fn(task_index, ctx)
+        else:
+            self.fn(ctx)
+
+
+def atomic_write_table(table: pa.Table, path: Path, compression: str = "zstd") -> None:
+    """Write Parquet to a temporary name, then rename: readers never see a partial file."""
+    import pyarrow.parquet as pq  # only stages that write need it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression=compression)
+    os.replace(tmp, path)
