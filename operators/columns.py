@@ -14,10 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TEXT = "text"
-ID = "id"
-DOC_KEY = "_doc_key"
-SHARD_BITS = 40
+from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT  # noqa: F401 - re-exported: one definition for I/O and operators
 
 
 def with_column(table: pa.Table, name: str, values: Any, type: pa.DataType | None = None) -> pa.Table:

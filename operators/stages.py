@@ -6,7 +6,6 @@ re-exports it all.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -104,10 +103,7 @@ class Stage:
 
 
 def atomic_write_table(table: pa.Table, path: Path, compression: str = "zstd") -> None:
-    """Write Parquet to a temporary name, then rename: readers never see a partial file."""
-    import pyarrow.parquet as pq  # only stages that write need it
+    """Write Parquet through the storage layer: readers never see a partial file."""
+    from storage import files
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression=compression)
-    os.replace(tmp, path)
+    files.write_table(table, path, compression)

@@ -142,12 +142,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
     assert isinstance(op, GlobalOperator)
     results = []
     for si, stage in enumerate(op.stages()):
-        if stage.kind == "shard":
-            indices = [s.index for s in shards]
-        elif stage.kind == "partition":
-            indices = list(range(stage.partitions))
-        else:
-            indices = [0]
+        indices = stage.task_indices([s.index for s in shards])
         todo = [i for i in indices if not layout.stage_done(seg.first, op, stage.name, str(i)).exists()]
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])

@@ -68,12 +68,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     ctx.shards = lambda: iter(inputs)
     stage = op.stages()[task.stage_index]
     try:
-        if stage.kind == "shard":
-            stage.fn(inputs[task.task_index], ctx)
-        elif stage.kind == "partition":
-            stage.fn(task.task_index, ctx)
-        else:
-            stage.fn(ctx)
+        stage.run(task.task_index, inputs, ctx)
     except InputError:
         raise
     except Exception as exc:
