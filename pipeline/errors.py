@@ -9,5 +9,5 @@ class StepError(RuntimeError):
     """An operator failed; names the step, operator and shard."""
 
 
-class TaskFailed(RuntimeError):
+class TaskFailed(StepError):
     """A task's worker process died more often than the executor retries; names the task."""

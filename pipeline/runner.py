@@ -5,9 +5,6 @@ runs in a task), `executors` (where tasks run), `stats` (the merged accounting).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Any
 from operators.base import GlobalOperator, Operator
 from pipeline.errors import AccountingError, StepError  # noqa: F401 - part of this module's API
 from pipeline.executors.base import Backend, Task, TaskResources
-from pipeline.io.readers import InputError, Shard, list_shards
+from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe
@@ -34,74 +31,44 @@ class RunResult:
         return self.stats["output"]["documents"]
 
 
-def prepare_output(recipe: Recipe, fresh: bool) -> Layout:
-    layout = Layout(Path(recipe.output.path))
-    out = layout.out
-    if fresh and out.exists():
-        for child in out.iterdir():
-            if child.name in ("_work", "rejected", "quarantine", "artifacts", "stats.json", "report.html") or \
-                    child.name.endswith(".parquet") or child.name.startswith("."):
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-    try:
-        layout.work.mkdir(parents=True, exist_ok=True)
-        probe = layout.work / f".probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
-    for stale in out.rglob(".*.tmp-*"):  # left by a killed run; never under a final name
-        stale.unlink()
-    marker = layout.work / "recipe.json"
-    fp = recipe.fingerprint()
-    if marker.exists():
-        previous = json.loads(marker.read_text())
-        if previous.get("fingerprint") != fp:
-            raise InputError(
-                f"output folder {out} holds a run of a different recipe (fingerprint {previous.get('fingerprint')} "
-                f"!= {fp}); rerun with --fresh to start over, or choose another output.path"
-            )
-    else:
-        stray = [c.name for c in out.iterdir() if not c.name.startswith("_work")]
-        if stray:
-            raise InputError(f"output folder {out} is not empty and holds no run of this pipeline "
-                             f"({', '.join(sorted(stray)[:5])}); choose another output.path or use --fresh")
-        atomic_write_json(marker, {"fingerprint": fp, "recipe": recipe.model_dump(mode="json")})
-    return layout
-
-
 def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = False, progress: bool = False) -> RunResult:
-    """Run a validated recipe; resumes unfinished work in its output folder."""
+    """Run a validated recipe; resumes unfinished work in its output folder (which it locks)."""
+    from pipeline import output_folder as folder
     from pipeline.executors import make_backend
+    from pipeline.stats import build_stats
 
     started = time.time()
-    layout = prepare_output(recipe, fresh)
     shards = list_shards(recipe.input)
     steps = recipe.build_steps()
     segments = plan_segments(steps)
-    recipe_json = recipe.model_dump_json()
-    names = [s.name for s in shards]
-    own_backend = backend is None
-    backend = backend or make_backend(recipe.executor, progress=progress)
-    stage_results: list[dict[str, Any]] = []
+    layout, lock = folder.prepare_output(recipe, shards, fresh)
     try:
-        for seg in segments:
-            if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
-                stage_results += _run_stages(backend, recipe_json, layout, steps, seg, shards)
-            todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
-            tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names), steps, layout) for s in todo]
-            backend.map(tasks, label=segment_label(seg, steps))
+        folder.warn_about_kept_raw_text(recipe, steps, segments, layout.out)
+        recipe_json = recipe.model_dump_json()  # secrets in clear: in memory only, for the workers
+        names = [s.name for s in shards]
+        own_backend = backend is None
+        backend = backend or make_backend(recipe.executor, progress=progress)
+        try:
+            for seg in segments:
+                if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
+                    _run_stages(backend, recipe_json, layout, steps, seg, shards)
+                todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
+                tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names), steps, layout)
+                         for s in todo]
+                backend.map(tasks, label=segment_label(seg, steps))
+        finally:
+            if own_backend:
+                backend.close()
+        stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started)
+        atomic_write_json(layout.out / "stats.json", stats)
+        if not recipe.output.keep_intermediate:
+            folder.remove_work_data(layout, steps, segments)
+    except OSError as exc:
+        if not folder.output_errors(exc):
+            raise
+        raise folder.write_error(exc, layout.out, "writing the run's results") from exc
     finally:
-        if own_backend:
-            backend.close()
-    from pipeline.stats import build_stats
-
-    stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started)
-    atomic_write_json(layout.out / "stats.json", stats)
-    if not recipe.output.keep_intermediate:
-        for seg in segments[:-1]:
-            folder = layout.segment_dir(seg)
-            for f in folder.glob("*.parquet"):
-                f.unlink()
+        lock.release()
     return RunResult(layout.out, stats)
 
 

@@ -27,7 +27,7 @@ from pipeline.io.writers import ShardWriter
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
-from pipeline.worker import read_intermediate, setup_step, worker_steps
+from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
 from storage.columns import INTERNAL_COLUMNS
 
@@ -69,6 +69,7 @@ def text_size(table: pa.Table) -> tuple[int, int]:
     return int(n_bytes), int(n_chars)
 
 
+@naming_write_errors(lambda task: f"shard {task.shard.path}")
 def run_shard_task(task: ShardTask) -> dict[str, Any]:
     """Run one segment over one shard; write output, rejected rows and the completion mark."""
     return ShardRun(task).run()

@@ -17,7 +17,7 @@ from pipeline.errors import StepError
 from pipeline.io.readers import InputError, Shard, read_shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
-from pipeline.worker import read_intermediate, setup_step, worker_steps
+from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
 
 
@@ -56,6 +56,7 @@ def shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input
     return [from_segment(s) if seg is not None else from_input(s) for s in shards]
 
 
+@naming_write_errors(lambda task: f"step {task.step} stage {task.stage_index} task {task.task_index}")
 def run_stage_task(task: StageTask) -> dict[str, Any]:
     started = time.perf_counter()
     recipe = Recipe.model_validate(json.loads(task.recipe_json))

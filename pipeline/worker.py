@@ -3,9 +3,11 @@ setup with errors that name the step, and reading the intermediate shards betwee
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,6 +17,7 @@ from pipeline.errors import StepError
 from pipeline.io.readers import InputError
 from pipeline.recipe import Recipe
 
+TaskFn = Callable[[Any], dict[str, Any]]
 _OPS_CACHE: dict[str, list[Operator]] = {}
 
 
@@ -48,3 +51,24 @@ def read_intermediate(path: Path, batch_size: int, columns: list[str] | None = N
         return
     for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
         yield pa.Table.from_batches([batch])
+
+
+def naming_write_errors(describe: Callable[[Any], str]) -> Callable[[TaskFn], TaskFn]:
+    """An OSError escaping a task is the output folder failing (disk full, read-only): one clear
+    error naming the task, the path and the cause (input errors are InputError already)."""
+
+    def wrap(fn: TaskFn) -> TaskFn:
+        @functools.wraps(fn)
+        def task_fn(task: Any) -> dict[str, Any]:
+            try:
+                return fn(task)
+            except OSError as exc:
+                from pipeline.output_folder import output_errors, write_error
+
+                if not output_errors(exc):
+                    raise
+                raise write_error(exc, Path(task.out), describe(task)) from exc
+
+        return task_fn
+
+    return wrap
