@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT, GlobalOperator, Operator, ShardInput, StageContext
 from pipeline.io.readers import InputError, Quarantined, Shard, list_shards, read_shard
-from pipeline.io.writers import ShardWriter, atomic_write_json
+from pipeline.io.writers import ShardWriter, atomic_write_json, with_rejection
 from pipeline.recipe import Recipe
 
 INTERNAL_COLUMNS = (DOC_KEY,)
@@ -243,8 +243,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
                             w = rejected[k] = ShardWriter(
                                 layout.rejected_dir(k, op), task.shard.name, out_cfg.compression, drop=INTERNAL_COLUMNS
                             )
-                        w.write(removed.append_column("operator", pa.array([op.name] * removed.num_rows, pa.string()))
-                                .append_column("reason", reasons.cast(pa.string())))
+                        w.write(with_rejection(removed, op.name, reasons))
                 c.documents_out += kept.num_rows
                 c.last_out = _text_size(kept)
                 c.bytes_out += c.last_out[0]
