@@ -145,18 +145,72 @@ def _parse(line: bytes, spec: Any, shard: Shard, line_no: int) -> tuple[str, str
         meta = json.dumps(obj, ensure_ascii=False, sort_keys=True) if obj else None
     except RecursionError:
         raise _Bad("<line>", "nested_too_deep") from None
-    if b"\\ud" in line or b"\\uD" in line:  # only a \uD800-\uDFFF escape can give a lone surrogate
-        _check_surrogates(spec, key or ID, text, doc_id, obj)
     return text, doc_id, meta
 
 
-def _check_surrogates(spec: Any, id_field: str, text: str, doc_id: str, obj: dict[str, Any]) -> None:
-    for field, value in ((spec.text_column, text), (id_field, doc_id)):
-        if not _encodable(value):
-            raise _Bad(field, "lone_surrogate")
-    for k, v in obj.items():
-        if not _encodable(json.dumps({k: v}, ensure_ascii=False)):
-            raise _Bad(k.encode("utf-8", "backslashreplace").decode("utf-8"), "lone_surrogate")
+class _Batch:
+    """The records of one batch, and the bad lines met meanwhile, quarantined in line order.
+
+    A lone surrogate (JSON "\\ud800") cannot become an Arrow (UTF-8) string; building the arrays
+    finds it at no extra cost, and only then are the records looked at one by one."""
+
+    def __init__(self, shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None):
+        self.shard, self.spec, self.quarantine = shard, spec, quarantine
+        self.base = shard.index << SHARD_BITS
+        self.texts: list[str] = []
+        self.ids: list[str] = []
+        self.meta: list[str | None] = []
+        self.keys: list[int] = []
+        self.bad: list[Quarantined] = []
+
+    def add(self, line_no: int, text: str, doc_id: str, metadata: str | None) -> None:
+        self.texts.append(text)
+        self.ids.append(doc_id)
+        self.meta.append(metadata)
+        self.keys.append(self.base + line_no - 1)
+
+    def reject(self, line_no: int, field: str, reason: str, raw: str) -> None:
+        if self.quarantine is None:
+            raise InputError(f"{self.shard.path}: line {line_no}: field {field!r}: {reason}")
+        self.bad.append(Quarantined(self.shard.path, line_no, field, reason, raw[:QUARANTINE_RAW_CHARS]))
+
+    def full(self) -> bool:
+        return len(self.texts) >= self.spec.batch_size or len(self.bad) >= self.spec.batch_size
+
+    def flush(self) -> pa.Table:
+        try:
+            table = self._table()
+        except UnicodeEncodeError:
+            self._drop_lone_surrogates()
+            table = self._table()
+        for record in sorted(self.bad, key=lambda r: r.row):
+            assert self.quarantine is not None
+            self.quarantine(record)
+        for column in (self.texts, self.ids, self.meta, self.keys, self.bad):
+            column.clear()
+        return table
+
+    def _table(self) -> pa.Table:
+        return pa.table({
+            TEXT: pa.array(self.texts, pa.string()),
+            ID: pa.array(self.ids, pa.string()),
+            "metadata": pa.array(self.meta, pa.string()),
+            DOC_KEY: pa.array(self.keys, pa.int64()),
+        })
+
+    def _drop_lone_surrogates(self) -> None:
+        id_field = self.spec.id_column or ID
+        keep = []
+        for i, (text, doc_id, meta) in enumerate(zip(self.texts, self.ids, self.meta, strict=True)):
+            fields = {self.spec.text_column: text, id_field: doc_id, **(json.loads(meta) if meta else {})}
+            field = next((k for k, v in fields.items() if not _encodable(json.dumps({k: v}, ensure_ascii=False))), None)
+            if field is None:
+                keep.append(i)
+                continue
+            name = field.encode("utf-8", "backslashreplace").decode("utf-8")  # the key itself may hold one
+            self.reject(self.keys[i] - self.base + 1, name, "lone_surrogate", json.dumps(fields))
+        for column in (self.texts, self.ids, self.meta, self.keys):
+            column[:] = [column[i] for i in keep]
 
 
 def _encodable(value: str) -> bool:
@@ -168,43 +222,15 @@ def _encodable(value: str) -> bool:
 
 
 def read_jsonl(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None) -> Iterator[pa.Table]:
-    texts: list[str] = []
-    ids: list[str] = []
-    meta: list[str | None] = []
-    keys: list[int] = []
-    base = shard.index << SHARD_BITS
-
-    def bad(line_no: int, field: str, reason: str, raw: bytes) -> None:
-        record = Quarantined(shard.path, line_no, field, reason, raw.decode("utf-8", "replace")[:QUARANTINE_RAW_CHARS])
-        if quarantine is None:
-            raise InputError(f"{shard.path}: line {line_no}: field {field!r}: {reason}")
-        quarantine(record)
-
-    def flush() -> pa.Table:
-        t = pa.table({
-            TEXT: pa.array(texts, pa.string()),
-            ID: pa.array(ids, pa.string()),
-            "metadata": pa.array(meta, pa.string()),
-            DOC_KEY: pa.array(keys, pa.int64()),
-        })
-        texts.clear(), ids.clear(), meta.clear(), keys.clear()
-        return t
-
+    batch = _Batch(shard, spec, quarantine)
     for line_no, line, too_long in jsonl_lines(shard, spec):
         if too_long:
-            bad(line_no, "<line>", "line_too_long", line)
-            continue
-        if not line.strip():
-            continue  # blank lines are layout, not records
-        try:
-            text, doc_id, metadata = _parse(line, spec, shard, line_no)
-        except _Bad as exc:
-            bad(line_no, exc.field, exc.reason, line)
-            continue
-        texts.append(text)
-        ids.append(doc_id)
-        meta.append(metadata)
-        keys.append(base + line_no - 1)
-        if len(texts) >= spec.batch_size:
-            yield flush()
-    yield flush()
+            batch.reject(line_no, "<line>", "line_too_long", line.decode("utf-8", "replace"))
+        elif line.strip():  # blank lines are layout, not records
+            try:
+                batch.add(line_no, *_parse(line, spec, shard, line_no))
+            except _Bad as exc:
+                batch.reject(line_no, exc.field, exc.reason, line.decode("utf-8", "replace"))
+        if batch.full():
+            yield batch.flush()
+    yield batch.flush()
