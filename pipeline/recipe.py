@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from operators import registry
 from operators.base import Operator
+from pipeline.recipe_yaml import load_yaml
 
 
 class _Strict(BaseModel):
@@ -30,6 +31,7 @@ class InputSpec(_Strict):
     format: Literal["auto", "parquet", "jsonl"] = "auto"
     batch_size: int = Field(1000, ge=1, le=1_000_000, description="rows per batch; bounds memory")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. for s3://")
+    max_line_bytes: int = Field(64 << 20, ge=1024, description="JSONL: a longer line is quarantined (line_too_long)")
 
 
 class OutputSpec(_Strict):
@@ -80,34 +82,52 @@ class RecipeError(ValueError):
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
-    """`executor.workers=2` -> (['executor', 'workers'], 2); values are YAML scalars."""
+    """`executor.workers=2` -> (['executor', 'workers'], 2); values are YAML."""
     if "=" not in text:
         raise RecipeError([f"--set {text!r}: expected KEY=VALUE"], "command line")
     key, _, raw = text.partition("=")
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
-    return parts, yaml.safe_load(raw) if raw.strip() else None
+    names = key.strip().split(".")
+    if any(not n.strip() for n in names):
+        raise RecipeError([f"--set {text}: empty key (expected e.g. executor.workers=2)"], "command line")
+    try:
+        value = load_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise RecipeError([f"--set {text}: value is not valid YAML: {_one_line(exc)}"], "command line") from None
+    return [int(p) if p.strip().isdigit() else p.strip() for p in names], value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     for item in overrides:
         parts, value = parse_override(item)
         node: Any = data
-        for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
             if isinstance(node, list):
                 if not isinstance(part, int) or part >= len(node):
                     raise RecipeError([f"--set {item}: no index {part} in list"], "command line")
+            elif isinstance(node, dict):
+                if isinstance(part, int) and part not in node:
+                    part = str(part)
+                if not last and node.get(part) is None:
+                    node[part] = [] if isinstance(parts[i + 1], int) else {}
+            else:
+                where = ".".join(str(p) for p in parts[:i])
+                raise RecipeError([f"--set {item}: {where} is {_kind(node)}, not a mapping or list"], "command line")
+            if last:
+                node[part] = value
+            else:
                 node = node[part]
-                continue
-            if part not in node or node[part] is None:
-                node[part] = [] if isinstance(nxt, int) else {}
-            node = node[part]
-        last = parts[-1]
-        if isinstance(node, list):
-            if not isinstance(last, int) or last >= len(node):
-                raise RecipeError([f"--set {item}: no index {last} in list"], "command line")
-        node[last] = value
     return data
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", int: "a number", float: "a number"}.get(type(value), f"a {type(value).__name__}")
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -115,7 +135,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise RecipeError([f"recipe file not found: {p}"], str(p))
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RecipeError([f"not valid YAML: {exc}"], str(p)) from None
     except UnicodeDecodeError:
@@ -140,6 +160,8 @@ def validate_recipe(data: dict[str, Any], source: str = "recipe", check_input: b
         recipe = None
         problems += [p for p in _pydantic_problems(exc) if not p.startswith("steps")]
     problems += _step_problems(steps_raw)
+    if recipe is not None:
+        problems += _column_problems(recipe.input)
     if recipe is not None and check_input:
         from pipeline.io.readers import InputError, list_shards
 
@@ -151,6 +173,15 @@ def validate_recipe(data: dict[str, Any], source: str = "recipe", check_input: b
         raise RecipeError(problems, source)
     assert recipe is not None
     return recipe.model_copy(update={"steps": steps_raw})
+
+
+def _column_problems(spec: InputSpec) -> list[str]:
+    """Text and id end up as two output columns: they cannot share a name."""
+    if spec.id_column == spec.text_column:
+        return [f"input.id_column: must differ from input.text_column ({spec.text_column!r})"]
+    if spec.id_column is None and spec.text_column == "id":
+        return ["input.text_column: 'id' is also where the document ids go; set input.id_column to another column"]
+    return []
 
 
 def _step_problems(steps: Any) -> list[str]:

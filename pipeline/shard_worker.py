@@ -23,7 +23,7 @@ from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT, GlobalOperator, Operat
 from pipeline.errors import AccountingError, StepError
 from pipeline.executors.base import report_progress
 from pipeline.io.readers import InputError, Quarantined, Shard, read_shard
-from pipeline.io.writers import ShardWriter
+from pipeline.io.writers import ShardWriter, with_rejection
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
@@ -197,8 +197,7 @@ class ShardRun:
         if w is None:
             w = self.rejected[k] = ShardWriter(self.layout.rejected_dir(k, op), self.task.shard.name,
                                                self.recipe.output.compression, drop=INTERNAL_COLUMNS)
-        w.write(removed.append_column("operator", pa.array([op.name] * removed.num_rows, pa.string()))
-                .append_column("reason", reasons.cast(pa.string())))
+        w.write(with_rejection(removed, op.name, reasons))
 
     def _write_quarantine(self) -> None:
         if not self.q_rows:

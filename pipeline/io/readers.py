@@ -7,12 +7,7 @@ they raise `InputError` naming file, row and field, or are handed to the quarant
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
-import posixpath
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -22,82 +17,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT
+from pipeline.io.jsonl import QUARANTINE_RAW_CHARS, read_jsonl
+from pipeline.io.shards import InputError, Quarantined, Shard, list_shards
 
-SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".jsonl", ".json", ".parquet", ".pq")
-QUARANTINE_RAW_CHARS = 2000
-
-
-class InputError(ValueError):
-    """A problem with the input, naming where it is."""
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    path: str
-    name: str
-
-    @property
-    def format(self) -> str:
-        return "parquet" if self.path.endswith((".parquet", ".pq")) else "jsonl"
-
-
-@dataclass
-class Quarantined:
-    file: str
-    row: int
-    field: str
-    reason: str
-    raw: str
-
-
-def _expand(spec_path: str, storage_options: dict[str, Any]) -> list[str]:
-    fs, path = fsspec.core.url_to_fs(spec_path, **(storage_options or {}))
-    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
-    if any(ch in spec_path for ch in "*?["):
-        found = sorted(fs.glob(path))
-    else:
-        if not fs.exists(path):
-            raise InputError(f"not found: {spec_path}")
-        found = sorted(fs.find(path)) if fs.isdir(path) else [path]
-    found = [p for p in found if p.endswith(SUFFIXES)]
-    if protocol not in ("file", "local"):
-        found = [f"{protocol}://{p}" for p in found]
-    return found
-
-
-def list_shards(spec: Any) -> list[Shard]:
-    """Expand the input spec to an ordered list of shards with unique names."""
-    raw = spec.path if isinstance(spec.path, list) else [spec.path]
-    paths: list[str] = []
-    for p in raw:
-        try:
-            found = _expand(p, spec.storage_options)
-        except InputError:
-            raise
-        except Exception as exc:  # fsspec raises many kinds; name the path in every case
-            raise InputError(f"cannot list {p}: {type(exc).__name__}: {exc}") from exc
-        if not found:
-            raise InputError(f"no .parquet/.jsonl(.gz/.zst) files match {p}")
-        paths += [f for f in found if f not in paths]
-    if len(paths) >= 1 << (63 - SHARD_BITS):
-        raise InputError(f"too many input files ({len(paths)})")
-    stems = [_stem(p) for p in paths]
-    names = []
-    for p, s in zip(paths, stems, strict=True):
-        if stems.count(s) > 1:  # same file name in several folders: prefix the parent folders
-            parent = posixpath.dirname(p.split("://", 1)[-1]).strip("/").replace("/", "__")
-            s = f"{parent}__{s}"
-        names.append(s)
-    return [Shard(i, p, n) for i, (p, n) in enumerate(zip(paths, names, strict=True))]
-
-
-def _stem(path: str) -> str:
-    base = posixpath.basename(path)
-    for suf in SUFFIXES:
-        if base.endswith(suf):
-            return base[: -len(suf)]
-    return base
+__all__ = ["InputError", "Quarantined", "Shard", "list_shards", "read_jsonl", "read_parquet", "read_shard"]
 
 
 def _open(path: str, storage_options: dict[str, Any]):
@@ -140,144 +63,85 @@ def _check_columns(path: str, schema: pa.Schema, spec: Any) -> None:
         raise InputError(f"{path}: field {spec.text_column!r} has type {ttype}, expected string")
     if spec.id_column and spec.id_column not in names:
         raise InputError(f"{path}: no id column {spec.id_column!r} (columns: {', '.join(names)})")
+    id_source = spec.id_column or (ID if ID in names else None)
+    if id_source:
+        itype = schema.field(id_source).type
+        if not (pa.types.is_string(itype) or pa.types.is_large_string(itype) or pa.types.is_integer(itype)
+                or pa.types.is_null(itype)):
+            raise InputError(f"{path}: field {id_source!r} has type {itype}, expected string or integer")
+    # the pipeline's own column names: another input column under one of them would be lost
+    if DOC_KEY in names:
+        raise InputError(f"{path}: column {DOC_KEY!r} is reserved for the pipeline; rename it")
+    if TEXT in names and TEXT != spec.text_column:
+        raise InputError(f"{path}: column {TEXT!r} is reserved for the text while text_column is "
+                         f"{spec.text_column!r}; rename it or choose it as text_column")
+    if ID in names and ID != id_source:
+        raise InputError(f"{path}: column {ID!r} is reserved for the document id while id_column is "
+                         f"{id_source!r}; rename it or choose it as id_column")
 
 
 def _normalize(
     table: pa.Table, shard: Shard, spec: Any, first_row: int, quarantine: Callable[[Quarantined], None] | None
 ) -> Iterator[pa.Table]:
-    """Rename to text/id, add _doc_key, and move rows with null text to quarantine."""
+    """Rename to text/id, add _doc_key, and move rows with null text or id, or invalid UTF-8 in
+    any column, to quarantine."""
     n = table.num_rows
     keys = (np.int64(shard.index) << np.int64(SHARD_BITS)) + np.arange(first_row, first_row + n, dtype=np.int64)
+    id_source = spec.id_column or (ID if ID in table.column_names else None)
+    problems = _row_problems(table, spec.text_column, id_source)
+    if problems:  # before any cast: casting could fail on the bad bytes
+        for i, (field, reason, raw) in sorted(problems.items()):
+            record = Quarantined(shard.path, first_row + i, field, reason, raw)
+            if quarantine is None:
+                what = "is null" if reason.startswith("null_") else f"{reason}"
+                raise InputError(f"{shard.path}: row {record.row}: field {field!r} {what}")
+            quarantine(record)
+        keep = np.ones(n, dtype=bool)
+        keep[list(problems)] = False
+        table = table.filter(pa.array(keep))
+        keys = keys[keep]
     text = table.column(spec.text_column)
     if not pa.types.is_string(text.type):
         text = text.cast(pa.string())
-    id_source = spec.id_column or (ID if ID in table.column_names else None)
     if id_source:
         ids = table.column(id_source)
         ids = ids if pa.types.is_string(ids.type) else pc.cast(ids, pa.string())
     else:
-        ids = pa.array([f"{shard.name}/{r}" for r in range(first_row, first_row + n)], pa.string())
-    rest = [c for c in table.column_names if c not in (spec.text_column, id_source, TEXT, ID, DOC_KEY)]
-    out = pa.table(
-        {TEXT: text, ID: ids, **{c: table.column(c) for c in rest}, DOC_KEY: pa.array(keys)}
-    )
-    null_ids = ids.null_count if id_source else 0
-    bad = pc.or_(pc.is_null(text), pc.is_null(ids)) if null_ids else pc.is_null(text)
-    if pc.any(bad).as_py():
-        bad_np = bad.to_numpy(zero_copy_only=False) if hasattr(bad, "to_numpy") else np.asarray(bad)
-        for i in np.flatnonzero(bad_np):
-            field = spec.text_column if text[int(i)].as_py() is None else (id_source or ID)
-            record = Quarantined(shard.path, first_row + int(i), field, f"null_{'text' if field == spec.text_column else 'id'}", "")
-            if quarantine is None:
-                raise InputError(f"{shard.path}: row {record.row}: field {field!r} is null")
-            quarantine(record)
-        out = out.filter(pc.invert(bad))
-    yield out
+        rows = keys & np.int64((1 << SHARD_BITS) - 1)
+        ids = pa.array([f"{shard.name}/{r}" for r in rows.tolist()], pa.string())
+    rest = [c for c in table.column_names if c not in (spec.text_column, id_source)]
+    yield pa.table({TEXT: text, ID: ids, **{c: table.column(c) for c in rest}, DOC_KEY: pa.array(keys)})
 
 
-# ---- JSONL -------------------------------------------------------------------------------
-
-
-def _jsonl_lines(shard: Shard, spec: Any) -> Iterator[tuple[int, bytes]]:
-    try:
-        raw = _open(shard.path, spec.storage_options)
-    except FileNotFoundError:
-        raise InputError(f"{shard.path}: file not found") from None
-    path = shard.path
-    if path.endswith(".gz"):
-        stream: Any = gzip.GzipFile(fileobj=raw)
-    elif path.endswith(".zst"):
-        import zstandard
-
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    else:
-        stream = raw
-    line_no = 0
-    try:
-        for line_no, line in enumerate(io.BufferedReader(stream, buffer_size=1 << 20), start=1):  # type: ignore[arg-type]
-            yield line_no, line
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: compressed stream is corrupt or truncated after line {line_no}: {exc}") from None
-    except Exception as exc:
-        if type(exc).__name__ == "ZstdError":
-            raise InputError(f"{path}: zstd stream is corrupt or truncated after line {line_no}: {exc}") from None
-        raise
-    finally:
-        raw.close()
-
-
-def read_jsonl(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None) -> Iterator[pa.Table]:
-    texts: list[str] = []
-    ids: list[str] = []
-    meta: list[str | None] = []
-    keys: list[int] = []
-    base = shard.index << SHARD_BITS
-    id_field = spec.id_column
-    seen_row = 0
-
-    def bad(line_no: int, field: str, reason: str, raw: bytes | str) -> None:
-        raw_text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        record = Quarantined(shard.path, line_no, field, reason, raw_text[:QUARANTINE_RAW_CHARS])
-        if quarantine is None:
-            raise InputError(f"{shard.path}: line {line_no}: field {field!r}: {reason}")
-        quarantine(record)
-
-    def flush() -> pa.Table:
-        t = pa.table(
-            {
-                TEXT: pa.array(texts, pa.string()),
-                ID: pa.array(ids, pa.string()),
-                "metadata": pa.array(meta, pa.string()),
-                DOC_KEY: pa.array(keys, pa.int64()),
-            }
-        )
-        texts.clear(), ids.clear(), meta.clear(), keys.clear()
-        return t
-
-    for line_no, line in _jsonl_lines(shard, spec):
-        seen_row = line_no
-        if not line.strip():
-            continue  # blank lines are layout, not records
+def _row_problems(table: pa.Table, text_column: str, id_source: str | None) -> dict[int, tuple[str, str, str]]:
+    """row -> (field, reason, raw) for null text, null id and invalid UTF-8 (Parquet does not check it)."""
+    problems: dict[int, tuple[str, str, str]] = {}
+    for i in np.flatnonzero(pc.is_null(table.column(text_column)).to_numpy(zero_copy_only=False)):
+        problems[int(i)] = (text_column, "null_text", "")
+    if id_source:
+        for i in np.flatnonzero(pc.is_null(table.column(id_source)).to_numpy(zero_copy_only=False)):
+            problems.setdefault(int(i), (id_source, "null_id", ""))
+    for name in table.column_names:
+        col = table.column(name)
         try:
-            obj = json.loads(line)
-        except UnicodeDecodeError:
-            bad(line_no, "<line>", "invalid_utf8", line)
+            col.validate(full=True)
             continue
-        except ValueError:
-            bad(line_no, "<line>", "invalid_json", line)
-            continue
-        if not isinstance(obj, dict):
-            bad(line_no, "<line>", "not_an_object", line)
-            continue
-        text = obj.pop(spec.text_column, None) if spec.text_column in obj else _MISSING
-        if text is _MISSING:
-            bad(line_no, spec.text_column, "missing_field", line)
-            continue
-        if text is None:
-            bad(line_no, spec.text_column, "null_text", line)
-            continue
-        if not isinstance(text, str):
-            bad(line_no, spec.text_column, f"non_string_text ({type(text).__name__})", line)
-            continue
-        key = id_field or (ID if ID in obj else None)
-        if key:
-            if key not in obj or obj[key] is None:
-                bad(line_no, key, "missing_id", line)
-                continue
-            doc_id = str(obj.pop(key))
-        else:
-            doc_id = f"{shard.name}/{line_no - 1}"
-        texts.append(text)
-        ids.append(doc_id)
-        meta.append(json.dumps(obj, ensure_ascii=False, sort_keys=True) if obj else None)
-        keys.append(base + line_no - 1)
-        if len(texts) >= spec.batch_size:
-            yield flush()
-    del seen_row
-    yield flush()
+        except pa.ArrowInvalid:
+            pass
+        for i in range(len(col)):  # the slow path, only for a column holding bad values
+            try:
+                col.slice(i, 1).validate(full=True)
+            except pa.ArrowInvalid as exc:
+                reason = "invalid_utf8" if "utf8" in str(exc).lower() else "invalid_value"
+                problems.setdefault(i, (name, reason, _raw_value(col, i)))
+    return problems
 
 
-_MISSING = object()
+def _raw_value(col: pa.ChunkedArray, i: int) -> str:
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return ""
+    value = col.slice(i, 1).cast(pa.large_binary())[0].as_py()
+    return value.decode("utf-8", "replace")[:QUARANTINE_RAW_CHARS] if value is not None else ""
 
 
 def read_shard(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None = None) -> Iterator[pa.Table]:

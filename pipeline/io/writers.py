@@ -41,15 +41,31 @@ class ShardWriter:
         if self.rename:
             table = table.rename_columns([self.rename.get(c, c) for c in table.column_names])
         if self.schema is None:
+            dupes = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+            if dupes:  # pyarrow would write the file but could not read it back
+                raise ValueError(f"{self.folder / self.name}: duplicate column name(s) {', '.join(dupes)}")
             self.schema = table.schema
         elif table.schema != self.schema:
-            try:
-                table = table.select(self.schema.names).cast(self.schema)
-            except (pa.ArrowInvalid, KeyError, ValueError) as exc:
-                raise ValueError(
-                    f"{self.folder / self.name}: batch schema changed mid-shard: {table.schema} vs {self.schema}: {exc}"
-                ) from None
+            table = self._conform(table)
         return table
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        """A Parquet file has one schema: a later batch may lack a column (filled with nulls) but
+        never bring a new one, which would be lost."""
+        assert self.schema is not None
+        extra = [c for c in table.column_names if c not in self.schema.names]
+        if extra:
+            raise ValueError(f"{self.folder / self.name}: column(s) {', '.join(extra)} not in the shard's first batch "
+                             f"(columns: {', '.join(self.schema.names)}); every batch of a shard needs the same columns")
+        for field in self.schema:
+            if field.name not in table.column_names:
+                table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+        try:
+            return table.select(self.schema.names).cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            raise ValueError(
+                f"{self.folder / self.name}: batch schema changed mid-shard: {table.schema} vs {self.schema}: {exc}"
+            ) from None
 
     def _open(self) -> None:
         assert self.schema is not None
@@ -104,6 +120,27 @@ class ShardWriter:
             self._writer = None
         for tmp, _ in self._parts:
             tmp.unlink(missing_ok=True)
+
+
+REJECTION_COLUMNS = ("operator", "reason")
+
+
+def with_rejection(removed: pa.Table, operator: str, reasons: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Removed documents plus `operator` and `reason`; an input column already named so is kept
+    as `input_operator` / `input_reason` (prefixed again while that name is taken)."""
+    taken = set(removed.column_names) | set(REJECTION_COLUMNS)
+    names = []
+    for c in removed.column_names:
+        if c in REJECTION_COLUMNS:
+            new = f"input_{c}"
+            while new in taken:
+                new = f"input_{new}"
+            taken.add(new)
+            c = new
+        names.append(c)
+    table = removed.rename_columns(names)
+    return (table.append_column("operator", pa.array([operator] * table.num_rows, pa.string()))
+            .append_column("reason", reasons.cast(pa.string())))
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
