@@ -2,7 +2,7 @@
 
 - The output folder and the input never overlap (the run would read its own output, and
   `--fresh` could delete input).
-- One run at a time holds the folder (`pipeline.run_lock`); nothing is deleted before the lock
+- One run at a time holds the folder (`storage.lock`); nothing is deleted before the lock
   is taken.
 - `_work/recipe.json`, the manifest, records the recipe's fingerprint, the recipe with its secrets
   masked, the input listing (path, size, mtime or etag) and the shard names. A rerun resumes only
@@ -34,8 +34,8 @@ from pipeline.io.writers import atomic_write_json
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.report.environment import mask_secrets
-from pipeline.run_lock import LOCK_NAME, RunLock
 from storage import files
+from storage.lock import LOCK_NAME, FolderLocked, RunLock
 
 log = logging.getLogger("pipeline.output")
 
@@ -219,6 +219,8 @@ def prepare_output(recipe: Recipe, shards: list[Shard], fresh: bool) -> tuple[La
         lock.acquire()
     except OSError as exc:
         raise InputError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
+    except FolderLocked as exc:
+        raise InputError(str(exc)) from None
     try:
         _prepare_locked(recipe, shards, fresh, layout)
     except OSError as exc:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT
 from pipeline.io.shards import InputError, Quarantined, Shard, check_regular_file
+from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
 QUARANTINE_RAW_CHARS = 2000
 # zstd expands a block up to ~32,000 times: feeding small slices bounds the memory of one call

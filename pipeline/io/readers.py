@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT
 from pipeline.io.jsonl import QUARANTINE_RAW_CHARS, read_jsonl
 from pipeline.io.shards import InputError, Quarantined, Shard, list_shards
+from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
 __all__ = ["InputError", "Quarantined", "Shard", "list_shards", "read_jsonl", "read_parquet", "read_shard"]
 

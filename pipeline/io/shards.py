@@ -16,7 +16,7 @@ from typing import Any
 
 import fsspec
 
-from operators.base import SHARD_BITS
+from storage.columns import SHARD_BITS
 
 SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".jsonl", ".json", ".parquet", ".pq")
 

@@ -3,13 +3,13 @@ so a killed run never leaves a partial shard under its final name."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from storage import files
 
 
 class ShardWriter:
@@ -27,7 +27,7 @@ class ShardWriter:
         self.schema: pa.Schema | None = None
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
-        self._parts: list[tuple[Path, Path]] = []
+        self._parts: list[tuple[files.AtomicFile, Path]] = []
         self.rows = 0
 
     def _final_name(self, part: int) -> Path:
@@ -70,10 +70,10 @@ class ShardWriter:
     def _open(self) -> None:
         assert self.schema is not None
         final = self._final_name(len(self._parts))
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(tmp, self.schema, compression=self.compression)
-        self._parts.append((tmp, final))
+        part = files.AtomicFile(final)
+        part.handle.close()  # Arrow writes the temporary by path, natively
+        self._writer = pq.ParquetWriter(str(part.temp_path), self.schema, compression=self.compression)
+        self._parts.append((part, final))
         self._rows_in_file = 0
 
     def write(self, table: pa.Table) -> None:
@@ -109,8 +109,8 @@ class ShardWriter:
             self._writer.close()
             self._writer = None
         names = []
-        for tmp, final in self._parts:
-            os.replace(tmp, final)
+        for part, final in self._parts:
+            part.commit()
             names.append(final.name)
         return names
 
@@ -118,8 +118,8 @@ class ShardWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        for tmp, _ in self._parts:
-            tmp.unlink(missing_ok=True)
+        for part, _ in self._parts:
+            part.abort()
 
 
 REJECTION_COLUMNS = ("operator", "reason")
@@ -144,7 +144,4 @@ def with_rejection(removed: pa.Table, operator: str, reasons: pa.Array | pa.Chun
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    files.write_json(path, data)

@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.io.readers import InputError
-
 LOCK_NAME = ".pipeline.lock"
 
 
-class FolderLocked(InputError):
+class FolderLocked(RuntimeError):
     """Another run holds the output folder."""
 
 
@@ -109,7 +107,7 @@ class RunLock:
             return
         aside = self.path.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
         try:
-            os.rename(self.path, aside)
+            os.replace(self.path, aside)
         except FileNotFoundError:
             return
         if self._read(aside) != holder:
