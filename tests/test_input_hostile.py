@@ -133,6 +133,10 @@ def test_invalid_utf8_in_parquet_columns_is_quarantined(tmp_path):
         (1, "text", "invalid_utf8"), (2, "id", "invalid_utf8"), (3, "src", "invalid_utf8")]
     s = assert_balanced(out, 5)
     assert s["input"]["quarantined"] == {"invalid_utf8": 3}
+    data = recipe_dict(str(folder / "a.parquet"), str(tmp_path / "out2"), steps=[])
+    data["output"]["quarantine"] = False  # without quarantine: stop, naming file, row and field
+    with pytest.raises(InputError, match=r"a\.parquet: row 1: field 'text': invalid_utf8"):
+        run(data)
 
 
 # ---- item 8: column names never clash and nothing is dropped --------------------------------------
