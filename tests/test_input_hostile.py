@@ -133,6 +133,10 @@ def test_invalid_utf8_in_parquet_columns_is_quarantined(tmp_path):
         (1, "text", "invalid_utf8"), (2, "id", "invalid_utf8"), (3, "src", "invalid_utf8")]
     s = assert_balanced(out, 5)
     assert s["input"]["quarantined"] == {"invalid_utf8": 3}
+    data = recipe_dict(str(folder / "a.parquet"), str(tmp_path / "out2"), steps=[])
+    data["output"]["quarantine"] = False  # without quarantine: stop, naming file, row and field
+    with pytest.raises(InputError, match=r"a\.parquet: row 1: field 'text': invalid_utf8"):
+        run(data)
 
 
 # ---- item 8: column names never clash and nothing is dropped --------------------------------------
@@ -239,6 +243,9 @@ def test_fifo_and_device_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"zero\.jsonl: not a regular file"):
         run_recipe(validate_recipe(recipe_dict(str(other / "zero.jsonl"), str(tmp_path / "o2"), steps=[]),
                                    check_input=False))
+    (other / "folder.jsonl").mkdir()  # a glob can match a folder too
+    with pytest.raises(RecipeError, match=r"folder\.jsonl: not a regular file \(a directory\)"):
+        validate_recipe(recipe_dict(str(other / "folder.*"), str(tmp_path / "o3"), steps=[]))
 
 
 def test_line_longer_than_the_limit_is_quarantined(tmp_path):
@@ -293,3 +300,15 @@ def test_duplicate_ids_across_shards_are_accepted(tmp_path):
     out = tmp_path / "out"
     run(recipe_dict(str(folder), str(out), steps=[]))
     assert [r["id"] for r in read_output(out)] == ["same", "same"]
+
+
+def test_jsonl_fields_of_later_lines_are_kept_in_metadata(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", ['{"text": "a"}', '{"text": "b", "late": 1}', '{"text": "c", "later": {"k": [2]}}'])
+    out = tmp_path / "out"
+    data = recipe_dict(str(folder / "a.jsonl"), str(out), steps=[])
+    data["input"]["batch_size"] = 1  # each line its own batch: nothing depends on the first batch's columns
+    run(data)
+    assert [r["metadata"] for r in read_output(out)] == [None, '{"late": 1}', '{"later": {"k": [2]}}']
+    assert_balanced(out, 3)

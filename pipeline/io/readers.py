@@ -93,8 +93,8 @@ def _normalize(
         for i, (field, reason, raw) in sorted(problems.items()):
             record = Quarantined(shard.path, first_row + i, field, reason, raw)
             if quarantine is None:
-                what = "is null" if reason.startswith("null_") else f"{reason}"
-                raise InputError(f"{shard.path}: row {record.row}: field {field!r} {what}")
+                what = " is null" if reason.startswith("null_") else f": {reason}"
+                raise InputError(f"{shard.path}: row {record.row}: field {field!r}{what}")
             quarantine(record)
         keep = np.ones(n, dtype=bool)
         keep[list(problems)] = False
