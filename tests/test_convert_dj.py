@@ -115,6 +115,10 @@ def test_one_clear_message_per_unmappable_step(tmp_path, capsys):
         "remove_emails", "remove_links", "fix_unicode", "normalize_punctuation", "normalize_text"]
     assert main(["convert-dj", str(path), "--lm", str(tmp_path / "missing")]) == 1
     assert "perplexity model folder not found" in capsys.readouterr().err
+    # `pipeline run` / `validate` on a Data-Juicer recipe: one clear notice, not schema errors
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Data-Juicer recipe" in err and "pipeline convert-dj" in err and "extra" not in err.lower()
 
 
 def test_lm_folder_is_checked_and_used(tmp_path, tiny_lm, capsys):
