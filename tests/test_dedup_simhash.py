@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from operators.dedup import simhash_core
 from operators.dedup.hashing import word_windows
 from operators.dedup.simhash import SimHashDedup
 from operators.dedup.simhash_core import close_pairs, hamming, simhashes, table_keys, table_masks
@@ -34,8 +35,11 @@ def py_simhash(shingles: list[int]) -> int:
     return out
 
 
-def test_simhash_is_the_bitwise_majority_of_shingle_hashes(corpus_texts):
-    texts = corpus_texts[:50] + ["a b c", "one two three four five six seven", ""]
+@pytest.mark.parametrize("slice_size", [1 << 18, 1000])
+def test_simhash_is_the_bitwise_majority_of_shingle_hashes(corpus_texts, slice_size, monkeypatch):
+    monkeypatch.setattr(simhash_core, "SLICE", slice_size)  # 1000: documents span several slices
+    texts = corpus_texts[:25] + ["", ""] + corpus_texts[25:50] + ["a b c", "one two three four five six seven", ""]
+    texts.append(" ".join(corpus_texts[:40]))  # one document of more than 255 shingles per lane segment
     windows, offsets = word_windows(pa.array(texts), 6)
     got = simhashes(windows, offsets)
     for d in range(len(texts)):

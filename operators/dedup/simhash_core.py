@@ -16,6 +16,7 @@ computes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 
@@ -26,21 +27,38 @@ from operators.dedup.hashing import fmix64
 SLICE = 1 << 18  # shingles per vectorized step: bounds the (SLICE x 64) bit matrix to 16 MB
 
 
+@functools.cache
+def _byte_lanes() -> np.ndarray:
+    """For every byte value, a uint64 whose byte lane b is bit b of the value (0 or 1): adding
+    these counts 8 bits at once, up to 255 additions per lane."""
+    values = np.arange(256, dtype=np.uint64)
+    out = np.zeros(256, dtype=np.uint64)
+    for b in range(8):
+        out |= ((values >> np.uint64(b)) & np.uint64(1)) << np.uint64(8 * b)
+    return out
+
+
 def simhashes(window_hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """SimHash (uint64) of every document; `window_hashes[offsets[d]:offsets[d+1]]` are the
-    shingle hashes of document d. A document without shingles gets 0 (callers skip it)."""
+    shingle hashes of document d. A document without shingles gets 0 (callers skip it).
+
+    Bit counts are summed in byte lanes: each shingle's 8 bytes become 8 uint64 of per-bit
+    0/1 lanes, summed over segments of at most 255 shingles (no lane overflows), then the
+    segments' counts are added per document."""
     offsets = np.asarray(offsets, dtype=np.int64)
     ndoc = len(offsets) - 1
     counts = np.zeros((ndoc, 64), dtype=np.int64)
     total = int(offsets[-1]) if ndoc else 0
     hashes = np.ascontiguousarray(window_hashes, dtype=np.uint64)
-    doc_of = np.repeat(np.arange(ndoc), np.diff(offsets))
+    lanes_of = _byte_lanes()
+    doc_starts = offsets[:-1][np.diff(offsets) > 0]
     for s in range(0, total, SLICE):
         e = min(s + SLICE, total)
-        bits = np.unpackbits(hashes[s:e].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-        docs = doc_of[s:e]
-        starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        counts[docs[starts]] += np.add.reduceat(bits, starts, axis=0, dtype=np.int64)
+        cuts = np.unique(np.concatenate([doc_starts[(doc_starts >= s) & (doc_starts < e)], np.arange(s, e, 255)]))
+        lanes = lanes_of[hashes[s:e].view(np.uint8).reshape(-1, 8)]  # (shingles, 8) uint64
+        sums = np.add.reduceat(lanes, cuts - s, axis=0)
+        seg_counts = sums.view(np.uint8).reshape(len(cuts), 64).astype(np.int64)  # bit 8k+b at [k*8+b]
+        np.add.at(counts, np.searchsorted(offsets, cuts, side="right") - 1, seg_counts)
     majority = counts * 2 > np.diff(offsets)[:, None]
     packed = np.packbits(majority, axis=1, bitorder="little")
     return np.ascontiguousarray(packed).view("<u8").ravel().astype(np.uint64)
