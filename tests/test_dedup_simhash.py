@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from operators.dedup import simhash_core
 from operators.dedup.hashing import word_windows
@@ -84,7 +86,10 @@ def test_data_juicer_english_case():
     goes, and of the near-identical long articles only the first stays. DJ's long articles are
     one news story with a few words changed ("plant"/"plants", "pigs"/"pig"); here the longest
     of 400 corpus documents (2,332 words) gets one such edit (distance 2). SimHash at distance 4
-    is strict: three such edits in that document already give distance 5."""
+    is strict: three such edits in that document already give distance 5.
+
+    Data-Juicer's other case (test_chinese_deduplication) uses character shingles
+    (`tokenization: character`), which simhash_dedup does not have; convert-dj refuses it."""
     short = ["Today is Sunday and it's a happy day!", "Do you need a cup of coffee?",
              "Today is sunday and it's really a happy day!", "This paper proposed a novel method on LLM pretraining."]
     article = pq.read_table(shared_path("corpus_en/part-00001.parquet"), columns=["text"]).column("text").to_pylist()
@@ -175,3 +180,35 @@ def test_parameter_checks():
     with pytest.raises(ValueError, match="tables"):
         SimHashDedup(blocks=32, distance=16)
     assert len(table_masks(6, 4)) == 15 and len(table_masks(10, 8)) == 45
+
+
+def brute_force_removed(texts: list[str], ngram: int, distance: int) -> set[int]:
+    """All pairs within the distance, connected components, the first document of each kept."""
+    windows, offsets = word_windows(pa.array(texts), ngram)
+    h = simhashes(windows, offsets)
+    has = np.diff(offsets) > 0
+    parent = list(range(len(texts)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if has[i] and has[j] and bin(int(h[i]) ^ int(h[j])).count("1") <= distance:
+                parent[max(find(i), find(j))] = min(find(i), find(j))
+    return {i for i in range(len(texts)) if find(i) != i}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h", "X,", "ü"]), max_size=14)
+                .map(" ".join), min_size=1, max_size=30),
+       st.sampled_from([(6, 4, 2), (10, 8, 3), (4, 0, 1), (5, 3, 2)]))
+def test_operator_equals_brute_force_clustering(texts, setting):
+    blocks, distance, ngram = setting
+    op = SimHashDedup(blocks=blocks, distance=distance, ngram=ngram, partitions=3)
+    kept, removed, _ = op.run([{"text": t} for t in texts])
+    assert set(removed.column("_doc_key").to_pylist()) == brute_force_removed(texts, ngram, distance)
+    assert kept.num_rows + removed.num_rows == len(texts)
