@@ -241,11 +241,14 @@ def perplexity(params: dict, ctx: Context) -> list[Step]:
 def simhash(params: dict, ctx: Context) -> list[Step]:
     p = take(params, {"tokenization": "space", "window_size": 6, "lowercase": True, "ignore_pattern": None,
                       "num_blocks": 6, "hamming_distance": 4}, "document_simhash_deduplicator")
-    if p["tokenization"] != "space":
+    if p["tokenization"] not in ("space", "character"):
         raise Unmappable(f"document_simhash_deduplicator with tokenization {p['tokenization']!r} "
-                         "(only word shingles, 'space', exist here)")
-    comments = ["Same SimHash, tables and distance; punctuation separates words here (Data-Juicer deletes its "
-                "ignore_pattern), every window counts, and short documents are hashed whole."]
+                         "(word shingles, 'space', and character shingles, 'character', exist here)")
+    chars = p["tokenization"] == "character"
+    comments = ["Same SimHash, tables and distance; " + (
+        "character shingles without punctuation, whitespace runs as one space" if chars else
+        "punctuation separates words here (Data-Juicer deletes its ignore_pattern)")
+        + "; every window counts, and short documents are hashed whole."]
     pattern = p["ignore_pattern"]
     if pattern is None:
         strip = False
@@ -257,7 +260,8 @@ def simhash(params: dict, ctx: Context) -> list[Step]:
                         "them; here paragraph breaks separate words like any whitespace.")
     else:
         raise Unmappable(f"document_simhash_deduplicator with ignore_pattern {pattern!r}")
-    return [Step("simhash_dedup", {"ngram": int(number(p["window_size"], "window_size")),
+    shingle = {"shingle": "char"} if chars else {}
+    return [Step("simhash_dedup", {**shingle, "ngram": int(number(p["window_size"], "window_size")),
                                    "blocks": int(number(p["num_blocks"], "num_blocks")),
                                    "distance": int(number(p["hamming_distance"], "hamming_distance")),
                                    "lowercase": bool(p["lowercase"]), "strip_punctuation": strip}, comments)]

@@ -89,6 +89,10 @@ def test_defaults_and_number_strings_follow_data_juicer():
         ("simhash_dedup", {"ngram": 3, "blocks": 9, "distance": 7, "lowercase": True, "strip_punctuation": False}),
     ]
     assert any("paragraph breaks" in c for c in conv.steps[-1].comments)
+    chars = convert({"process": [{"document_simhash_deduplicator": {"tokenization": "character",
+                                                                    "ignore_pattern": "\\p{P}"}}]})
+    assert [s.params for s in chars.steps] == [{"shingle": "char", "ngram": 6, "blocks": 6, "distance": 4,
+                                                "lowercase": True, "strip_punctuation": True}]
 
 
 def test_one_clear_message_per_unmappable_step(tmp_path, capsys):
@@ -96,7 +100,7 @@ def test_one_clear_message_per_unmappable_step(tmp_path, capsys):
                       {"alphanumeric_filter": {"tokenization": True, "min_ratio": 1.5}},
                       {"image_aspect_ratio_filter": {"min_ratio": 0.5}},
                       {"clean_links_mapper": {"pattern": "http\\S+"}},
-                      {"document_simhash_deduplicator": {"tokenization": "character"}},
+                      {"document_simhash_deduplicator": {"tokenization": "punctuation"}},
                       {"words_num_filter": {"min_num": 5, "bogus": 1}}]}
     conv = convert(dj)
     assert [p.split(":")[0] for p in conv.problems] == [

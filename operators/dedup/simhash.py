@@ -14,7 +14,7 @@ from operators.dedup import clusters
 from operators.dedup.components import PartitionedComponents, min_labels
 from operators.dedup.hashing import word_windows
 from operators.dedup.keep import KeepRule, score_column, write_scores
-from operators.dedup.simhash_core import close_pairs, simhashes, table_keys, table_masks
+from operators.dedup.simhash_core import char_windows, close_pairs, simhashes, table_keys, table_masks
 from operators.dedup.spill import PartitionedWriter, hash_partition, read_partition
 from operators.registry import register
 
@@ -40,6 +40,8 @@ class SimHashDedup(GlobalOperator):
     Text is normalized as in minhash_dedup (lowercase, Unicode punctuation and symbols as
     spaces, optional Unicode form). Documents shorter than `ngram` words are hashed from one
     shingle of all their words; empty documents have no shingles and are never duplicates.
+    `shingle: char` uses windows of `ngram` characters instead (for Chinese, Japanese, Thai...),
+    with punctuation and symbols deleted and whitespace runs made one space.
     Stages, partitioning and the keep rule are minhash_dedup's: hashes per shard -> table
     buckets per hash partition (spilled to Parquet) -> distance-verified pairs -> connected
     components in partitioned rounds -> cluster sizes and the kept document (the first in
@@ -54,7 +56,9 @@ class SimHashDedup(GlobalOperator):
     """
 
     name = "simhash_dedup"
-    ngram: int = Field(6, ge=1, le=64, description="words per shingle (Data-Juicer window_size: 6)")
+    ngram: int = Field(6, ge=1, le=64, description="words (or characters) per shingle (Data-Juicer window_size: 6)")
+    shingle: Literal["word", "char"] = Field("word", description="shingles of words, or of characters (for "
+                                             "scripts without spaces; Data-Juicer tokenization: character)")
     blocks: int = Field(6, ge=2, le=64, description="blocks the 64 bits are cut into (Data-Juicer num_blocks: 6)")
     distance: int = Field(4, ge=0, le=63, description="maximum Hamming distance of duplicates (Data-Juicer: 4)")
     lowercase: bool = Field(True, description="compare lowercased text")
@@ -102,8 +106,9 @@ class SimHashDedup(GlobalOperator):
         try:
             for batch in keep.batches(shard, [TEXT, DOC_KEY]):
                 keys = batch.column(DOC_KEY).to_numpy()
-                windows, offsets = word_windows(batch.column(TEXT), self.ngram, self.lowercase,
-                                                self.strip_punctuation, self.unicode_form)
+                shingles = char_windows if self.shingle == "char" else word_windows
+                windows, offsets = shingles(batch.column(TEXT), self.ngram, self.lowercase, self.strip_punctuation,
+                                            self.unicode_form)
                 has_shingles = np.diff(offsets) > 0
                 hashes = simhashes(windows, offsets)[has_shingles]
                 bucket = table_keys(hashes, masks).ravel()

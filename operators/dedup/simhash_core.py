@@ -21,9 +21,12 @@ import itertools
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from operators.dedup.hashing import fmix64
+from operators.dedup.hashing import PUNCTUATION, fmix64, normalize_text, window_hashes
 
+SPACES = r"[\s\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"  # RE2's \s is ASCII
 SLICE = 1 << 18  # shingles per vectorized step: bounds the (SLICE x 64) bit matrix to 16 MB
 
 
@@ -62,6 +65,22 @@ def simhashes(window_hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     majority = counts * 2 > np.diff(offsets)[:, None]
     packed = np.packbits(majority, axis=1, bitorder="little")
     return np.ascontiguousarray(packed).view("<u8").ravel().astype(np.uint64)
+
+
+def char_windows(text: pa.Array | pa.ChunkedArray, n: int, lowercase: bool = True, strip_punctuation: bool = True,
+                 unicode_form: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every window of `n` consecutive characters (code points) of each text, and
+    window offsets per text: the text normalized (Unicode form, lowercase), punctuation and
+    symbols deleted, whitespace runs made one space and the ends trimmed. A text shorter than
+    `n` characters is one window; an empty one has none."""
+    from operators.text.splitting import codepoints
+
+    t = normalize_text(text, lowercase, unicode_form)
+    if strip_punctuation:
+        t = pc.replace_substring_regex(t, PUNCTUATION, "")
+    t = pc.utf8_trim_whitespace(pc.replace_substring_regex(t, SPACES, " "))
+    cps, offsets = codepoints(t)
+    return window_hashes(fmix64(cps.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)), offsets, n)
 
 
 def block_masks(blocks: int) -> list[np.uint64]:
