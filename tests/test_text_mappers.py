@@ -197,3 +197,10 @@ def test_remove_copyright_line_rule_can_be_turned_off():
 def test_empty_and_null_batches(op):
     assert op(pa.table({"text": pa.array([], pa.string())})).num_rows == 0
     assert op(pa.table({"text": pa.array([None, ""], pa.string())})).column("text").to_pylist() == ["", ""]
+
+
+@pytest.mark.parametrize("op", [FixUnicode(), RemoveLinks(), NormalizeText(unicode_spaces=True)])
+def test_text_column_type_is_kept(op):
+    table = pa.table({"text": pa.array(["caf\u00c3\u00a9 http://x.org/a \u2003 b", None], pa.large_string())})
+    out = op(table)
+    assert out.schema.field("text").type == pa.large_string() and out.column("text")[1].as_py() == ""

@@ -33,7 +33,8 @@ def set_text(op: Operator, table: pa.Table, before: pa.Array, after: pa.Array) -
         delta = int(pc.sum(pc.utf8_length(before)).as_py() or 0) - int(pc.sum(pc.utf8_length(after)).as_py() or 0)
         op.add_metric(f"{op.name}:documents_changed", changed)
         op.add_metric(f"{op.name}:chars_removed", delta)
-    return with_column(table, TEXT, after)
+    original = table.schema.field(TEXT).type
+    return with_column(table, TEXT, after if after.type == original else after.cast(original))
 
 
 def batch_text(table: pa.Table) -> pa.Array:

@@ -53,7 +53,7 @@ class FixUnicode(Mapper):
         config = self._config
 
         def fix(texts: pa.Array) -> pa.Array:
-            return pa.array([ftfy.fix_text(t, config) for t in texts.to_pylist()], pa.string())
+            return pa.array([ftfy.fix_text(t, config) for t in texts.to_pylist()], texts.type)
 
         after = rewrite_rows(before, pc.match_substring_regex(before, _MAY_NEED_FIXING), fix)
         return set_text(self, table, before, after)
