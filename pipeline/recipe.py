@@ -146,7 +146,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, check_input: bool = True) -> Recipe:
-    data = apply_overrides(read_yaml(path), overrides or [])
+    data = read_yaml(path)
+    if "process" in data and "steps" not in data:  # Data-Juicer's layout
+        raise RecipeError([f"this is a Data-Juicer recipe (a `process` list); convert it first: pipeline convert-dj "
+                           f"{path} --out NEW.yaml (add --lm MODEL_DIR if it filters by perplexity)"], str(path))
+    data = apply_overrides(data, overrides or [])
     return validate_recipe(data, source=str(path), check_input=check_input)
 
 

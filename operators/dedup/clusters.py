@@ -1,0 +1,88 @@
+"""After connected components: the size of every cluster and the one document it keeps.
+
+The keep rule of the near-dedup operators (keep.py): per cluster, the document with the
+highest `keep_column` score, ties (and no keep column) to the smallest corpus order
+(`_doc_key`). Two partition stages, no task holding more than its partition:
+
+- gather: each partition reads its nodes' component labels (roots) and, with a keep column,
+  their scores, and sends (root, node, score) to the root's partition;
+- resolve: each partition groups by root, picks the winner, and sends (node, root, size,
+  winner) back to the node's partition, where `cluster_lookup` finds them per shard.
+
+minhash_dedup computes the same rule with its own copy of these stages; simhash_dedup uses
+this module.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from operators.base import DOC_KEY, SHARD_BITS, StageContext, StepResult
+from operators.dedup.components import PartitionedComponents
+from operators.dedup.keep import read_scores
+from operators.dedup.spill import read_partition, shard_partition, write_partitioned
+
+GATHER_SCHEMA = pa.schema([("root", pa.int64()), ("node", pa.int64()), ("score", pa.float64())])
+RESOLVED_SCHEMA = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("size", pa.int64()), ("winner", pa.int64())])
+
+
+def gather(cc: PartitionedComponents, p: int, ctx: StageContext, keep_column: str | None) -> None:
+    nodes, roots = cc.labels(p)
+    if keep_column is not None:
+        scores = read_scores(ctx.workdir, p, cc.partitions, ctx.num_shards, nodes)
+    else:
+        scores = np.zeros(len(nodes), dtype=np.float64)
+    write_partitioned(ctx.workdir / "gather", p, cc.owner(roots), {"root": roots, "node": nodes, "score": scores},
+                      cc.partitions)
+
+
+def resolve(p: int, ctx: StageContext, partitions: int, metrics: Counter, prefix: str) -> None:
+    t = read_partition(ctx.workdir / "gather", p, GATHER_SCHEMA)
+    root = t.column("root").to_numpy()
+    node = t.column("node").to_numpy()
+    score = t.column("score").to_numpy()
+    order = np.lexsort((node, -score, root))  # per root: best score first, then corpus order
+    root, node = root[order], node[order]
+    first = np.r_[True, root[1:] != root[:-1]] if len(root) else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    sizes = np.diff(np.append(starts, len(root)))
+    metrics[f"{prefix}:clusters"] += len(starts)
+    metrics[f"{prefix}:documents_in_clusters"] += len(root)
+    owner = shard_partition(node, ctx.num_shards, partitions)
+    write_partitioned(ctx.workdir / "resolved", p, owner,
+                      {"node": node, "root": root, "size": sizes[group], "winner": node[starts][group]}, partitions)
+
+
+def cluster_lookup(shard_index: int, ctx: StageContext, partitions: int) -> tuple[np.ndarray, ...]:
+    """(node, root, size, winner) of the shard's documents that are in a cluster, by node; a
+    sentinel row no `_doc_key` equals when there are none."""
+    p = int(shard_partition(np.array([shard_index << SHARD_BITS]), ctx.num_shards, partitions)[0])
+    lo, hi = shard_index << SHARD_BITS, (shard_index + 1) << SHARD_BITS
+    t = read_partition(ctx.workdir / "resolved", p, RESOLVED_SCHEMA)
+    node = t.column("node").to_numpy()
+    sel = (node >= lo) & (node < hi)
+    if not sel.any():
+        sentinel = np.array([-1], dtype=np.int64)
+        return sentinel, sentinel, sentinel, sentinel
+    order = np.argsort(node[sel])
+    return tuple(t.column(c).to_numpy()[sel][order] for c in ("node", "root", "size", "winner"))
+
+
+def decide(table: pa.Table, lookup: tuple[np.ndarray, ...], reason: str, cluster_columns: bool) -> StepResult:
+    """Remove every clustered document but its cluster's winner; optionally add cluster_id
+    (the cluster's smallest `_doc_key`) and cluster_size."""
+    node, root, size, winner = lookup
+    keys = table.column(DOC_KEY).to_numpy()
+    pos = np.minimum(np.searchsorted(node, keys), len(node) - 1)
+    found = node[pos] == keys
+    removed = found & (winner[pos] != keys)
+    if cluster_columns:
+        for name, values in (("cluster_id", np.where(found, root[pos], keys)), ("cluster_size", np.where(found, size[pos], 1))):
+            arr = pa.array(values, pa.int64())
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, arr) if i >= 0 else table.append_column(name, arr)
+    return StepResult(table, pa.array(np.where(removed, reason, None), pa.string()))

@@ -1,0 +1,45 @@
+"""`remove_emails`: e-mail addresses removed from text, counted per document."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from operators.base import Mapper, with_column
+from operators.registry import register
+from operators.text.rewrite import batch_text, count_matches, rewrite_rows, set_text
+
+# local part, "@", domain with at least one dot and a letters-only last label
+EMAIL_PATTERN = r"[A-Za-z0-9.+_-]+@[A-Za-z0-9.+_-]+\.[A-Za-z]+"
+
+
+@register
+class RemoveEmails(Mapper):
+    """Remove e-mail addresses: a light, regex-only option beside `pii_scrubber` (which finds
+    them with presidio, with context, and can tag, hash or fake them).
+
+    Address: ASCII letters, digits and `.+_-`, then "@", then a domain of the same characters
+    with a dot and a final label of letters (Data-Juicer clean_email_mapper's pattern, except
+    that the domain may be upper case here: domains are case-insensitive). Each address is
+    replaced by `replacement` (default: removed).
+
+    Adds `count_column` (int32, addresses per document; default `email_count`); metrics
+    `remove_emails:emails`, `remove_emails:documents_changed`, `remove_emails:chars_removed`.
+    """
+
+    name = "remove_emails"
+    replacement: str = Field("", description="text put in place of each address (Data-Juicer: repl, default empty)")
+    count_column: str | None = Field("email_count", description="column for addresses per document; null: none")
+
+    def process(self, table: pa.Table) -> pa.Table:
+        before = batch_text(table)
+        counts = count_matches(before, EMAIL_PATTERN)
+        self.add_metric(f"{self.name}:emails", int(counts.sum()))
+        repl = self.replacement.replace("\\", "\\\\")
+        after = rewrite_rows(before, pa.array(counts > 0), lambda t: pc.replace_substring_regex(t, EMAIL_PATTERN, repl))
+        table = set_text(self, table, before, after)
+        if self.count_column:
+            table = with_column(table, self.count_column, pa.array(counts.astype(np.int32)), pa.int32())
+        return table
