@@ -114,8 +114,9 @@ def test_killed_repeatedly_and_driver_only(dataset, tmp_path):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(f"{folder}/in/*.parquet", str(out), steps=STEPS, workers=2))
     points = list(KILL_POINTS.values())[1:]
-    for i, condition in enumerate(points):
-        kill_when(start(recipe), out, condition, whole_group=(i != len(points) - 1))
+    killed = [kill_when(start(recipe), out, condition, whole_group=(i != len(points) - 1))
+              for i, condition in enumerate(points)]
+    assert killed == [True] * len(points), f"some runs finished before their kill point: {killed}"
     proc = start(recipe)
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
     assert_same(out, expected)
