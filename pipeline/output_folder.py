@@ -237,7 +237,7 @@ def _prepare_locked(recipe: Recipe, shards: list[Shard], fresh: bool, layout: La
     foreign = sorted(c.name for c in out.iterdir() if c.name != LOCK_NAME and not _unfinished_start(c))
     if manifest is None and foreign:
         hint = "--fresh deletes only what this pipeline wrote, and " if fresh else ""
-        raise InputError(f"{hint}output folder {out} holds no run of this pipeline and is not empty "
+        raise InputError(f"{hint}output folder {out} is not empty and holds no run of this pipeline "
                          f"({', '.join(foreign[:5])}); choose another output.path, or empty it yourself")
     if fresh and manifest is not None:
         inputs = {Path(p).resolve() for p in (_local(s.path) for s in shards) if p is not None}
