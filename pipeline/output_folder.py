@@ -51,8 +51,8 @@ class OutputWriteError(InputError):
 
 def write_error(exc: OSError, out: Path, what: str) -> OutputWriteError:
     cause = f"{exc.strerror} (errno {exc.errno})" if exc.strerror else str(exc)
-    where = f"{exc.filename}" if exc.filename else f"the output folder {out}"
-    return OutputWriteError(f"{what}: cannot write to {where} (output folder {out}): {cause}; "
+    where = f"{exc.filename} (output folder {out})" if exc.filename else f"the output folder {out}"
+    return OutputWriteError(f"{what}: cannot write to {where}: {cause}; "
                             f"free space or fix permissions, then rerun the same command to resume")
 
 
