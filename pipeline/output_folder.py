@@ -282,10 +282,13 @@ def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: li
 
 
 def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segment]) -> None:
-    """Delete materialized segments and global stages' data; keep the completion marks."""
+    """Delete materialized segments, global stages' data and the partial files of killed workers
+    (they may hold text from before a PII step); keep the completion marks."""
     for seg in segments[:-1]:
         for f in layout.segment_dir(seg).glob("*.parquet"):
             f.unlink()
+    for stale in layout.work.rglob(".*.tmp-*"):
+        stale.unlink()
     for k, op in enumerate(steps):
         data = layout.step_dir(k, op) / "data"
         if isinstance(op, GlobalOperator) and data.is_dir():

@@ -85,6 +85,8 @@ def test_killed_worker_is_retried_and_the_output_equals_an_uninterrupted_run(ref
     assert Path(f"{marker}.1").exists(), "the worker was not killed twice"
     assert_same(ref, out)
     assert result.stats["input"]["documents"] == 600
+    # the killed workers' partial files of segment 0 (before any PII step could run) are gone too
+    assert not list((out / "_work").rglob(".*.tmp-*"))
 
 
 def test_a_task_that_keeps_killing_its_worker_fails_naming_the_shard(reference, tmp_path):
