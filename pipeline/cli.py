@@ -30,7 +30,9 @@ def _custom_steps(data: dict[str, Any]) -> dict[int, str]:
     steps = data.get("steps")
     found = {}
     for i, step in enumerate(steps if isinstance(steps, list) else []):
-        name = step if isinstance(step, str) else next(iter(step), None) if isinstance(step, dict) and len(step) == 1 else None
+        name = step if isinstance(step, str) else None
+        if isinstance(step, dict) and len(step) == 1:
+            name = next(iter(step))
         if isinstance(name, str) and ":" in name:
             found[i] = name
     return found
@@ -53,7 +55,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         console.print(f"note: steps[{i}]: {name} not imported (validate runs no code named by a recipe); "
                       f"pass --allow-custom to import it and check its parameters", highlight=False, soft_wrap=True)
     kept = [i for i in range(len(data["steps"])) if i not in custom]
-    renumber = lambda p: re.sub(r"^steps\[(\d+)\]", lambda m: f"steps[{kept[int(m.group(1))]}]", p)  # noqa: E731
+
+    def renumber(problem: str) -> str:  # steps[j] of the checked steps is steps[kept[j]] of the recipe
+        return re.sub(r"^steps\[(\d+)\]", lambda m: f"steps[{kept[int(m.group(1))]}]", problem)
+
     try:
         recipe = validate_recipe({**data, "steps": [data["steps"][i] for i in kept]}, source=str(args.recipe))
     except RecipeError as exc:

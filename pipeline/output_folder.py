@@ -52,8 +52,8 @@ class OutputWriteError(InputError):
 
 def write_error(exc: OSError, out: Path, what: str) -> OutputWriteError:
     cause = f"{exc.strerror} (errno {exc.errno})" if exc.strerror else str(exc)
-    where = f"{exc.filename}" if exc.filename else f"the output folder {out}"
-    return OutputWriteError(f"{what}: cannot write to {where} (output folder {out}): {cause}; "
+    where = f"{exc.filename} (output folder {out})" if exc.filename else f"the output folder {out}"
+    return OutputWriteError(f"{what}: cannot write to {where}: {cause}; "
                             f"free space or fix permissions, then rerun the same command to resume")
 
 
@@ -238,7 +238,7 @@ def _prepare_locked(recipe: Recipe, shards: list[Shard], fresh: bool, layout: La
     foreign = sorted(c.name for c in out.iterdir() if c.name != LOCK_NAME and not _unfinished_start(c))
     if manifest is None and foreign:
         hint = "--fresh deletes only what this pipeline wrote, and " if fresh else ""
-        raise InputError(f"{hint}output folder {out} holds no run of this pipeline and is not empty "
+        raise InputError(f"{hint}output folder {out} is not empty and holds no run of this pipeline "
                          f"({', '.join(foreign[:5])}); choose another output.path, or empty it yourself")
     if fresh and manifest is not None:
         inputs = {Path(p).resolve() for p in (_local(s.path) for s in shards) if p is not None}
@@ -283,10 +283,13 @@ def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: li
 
 
 def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segment]) -> None:
-    """Delete materialized segments and global stages' data; keep the completion marks."""
+    """Delete materialized segments, global stages' data and the partial files of killed workers
+    (they may hold text from before a PII step); keep the completion marks."""
     for seg in segments[:-1]:
         for f in layout.segment_dir(seg).glob("*.parquet"):
             f.unlink()
+    for stale in layout.work.rglob(".*.tmp-*"):
+        stale.unlink()
     for k, op in enumerate(steps):
         data = layout.step_dir(k, op) / "data"
         if isinstance(op, GlobalOperator) and data.is_dir():

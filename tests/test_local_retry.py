@@ -16,7 +16,7 @@ from pydantic import Field
 
 from operators.base import DOC_KEY, SHARD_BITS, Mapper
 from pipeline.recipe import validate_recipe
-from pipeline.runner import StepError, run_recipe
+from pipeline.runner import run_recipe
 from tests.conftest import ROOT
 from tests.core_helpers import read_rejected, recipe_dict, write_parquet_shards, write_recipe
 
@@ -85,6 +85,8 @@ def test_killed_worker_is_retried_and_the_output_equals_an_uninterrupted_run(ref
     assert Path(f"{marker}.1").exists(), "the worker was not killed twice"
     assert_same(ref, out)
     assert result.stats["input"]["documents"] == 600
+    # the killed workers' partial files of segment 0 (before any PII step could run) are gone too
+    assert not list((out / "_work").rglob(".*.tmp-*"))
 
 
 def test_a_task_that_keeps_killing_its_worker_fails_naming_the_shard(reference, tmp_path):
@@ -97,7 +99,6 @@ def test_a_task_that_keeps_killing_its_worker_fails_naming_the_shard(reference, 
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "part-002.parquet" in proc.stderr and "worker process died 4 times" in proc.stderr, proc.stderr
-    with pytest.raises(StepError, match="part-002.parquet"):
-        run_recipe(validate_recipe(recipe_dict(f"{folder}/in/*.parquet", str(tmp_path / "again"),
-                                               with_killer({"marker": str(tmp_path / "k2"), "times": 4, "shard": 2}),
-                                               workers=2)))
+    # only the task whose worker died is to blame, not those the broken pool stopped alongside it
+    assert not any(f"part-00{i}.parquet" in proc.stderr for i in (0, 1, 3)), proc.stderr
+    assert not (out / "part-002.parquet").exists()

@@ -251,7 +251,8 @@ def small_tmpfs(tmp_path):
 
 
 def test_disk_full_while_writing_shards_is_a_clear_error_and_the_rerun_with_space_is_identical(tmp_path, small_tmpfs):
-    """A real full disk: a 64 KiB tmpfs; then it is given room (remount) and the run resumes."""
+    """A real full disk: a 64 KiB tmpfs; then it is mounted read-only; then it is given room
+    (remount) and the run resumes."""
     write_parquet_shards(tmp_path / "in", 3, 400)
     reference = tmp_path / "reference"
     run(recipe_dict(f"{tmp_path}/in/*.parquet", str(reference), steps=DEDUP_STEPS))
@@ -260,7 +261,11 @@ def test_disk_full_while_writing_shards_is_a_clear_error_and_the_rerun_with_spac
     proc = cli("run", str(recipe), "--quiet")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "No space left on device" in proc.stderr and str(out) in proc.stderr
-    subprocess.run(["mount", "-o", "remount,size=16m", str(small_tmpfs)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)  # root ignores chmod; not a ro mount
+    proc = cli("run", str(recipe), "--quiet")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"output folder {out} is not writable: Read-only file system" in proc.stderr
+    subprocess.run(["mount", "-o", "remount,rw,size=16m", str(small_tmpfs)], check=True)
     proc = cli("run", str(recipe), "--quiet")
     assert proc.returncode == 0, proc.stderr
     for p in reference.rglob("*.parquet"):

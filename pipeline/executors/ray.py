@@ -12,7 +12,7 @@ exact row order of the local executor for free; Ray only decides where each task
 - The output folder (and the input) must be on a filesystem every node sees under the same path
   (NFS, a shared volume, or object storage for the input): tasks on every node write there.
 - Operators are built once per worker process: Ray reuses a job's worker processes across
-  tasks, and `runner.worker_steps` caches the built and set-up operators per recipe.
+  tasks, and `pipeline.worker.worker_steps` caches the built and set-up operators per recipe.
 - Each task reserves the CPUs and memory its operators declare (`Operator.resources`,
   `Stage.resources`); a declaration larger than the largest node is cut to that node, with a
   warning, so that the run still starts.
@@ -24,6 +24,7 @@ exact row order of the local executor for free; Ray only decides where each task
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -89,12 +90,16 @@ class RayBackend(Backend):
             return
         started = time.perf_counter()
         if not ray.is_initialized():
+            # nothing may reach the network at run time: a local instance and every process it
+            # starts inherit this (Ray itself leaves usage statistics on in nightly wheels)
+            os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
             quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
             if self.address is None and not os.environ.get("RAY_ADDRESS"):
                 # "local": a new instance even if `ray start` left a cluster on this machine
                 ray.init(address="local", num_cpus=self.workers, include_dashboard=False, **quiet)
             else:
                 _init_with_retries(self.address or "auto", quiet)
+                _warn_if_cluster_reports_usage(self.address or "auto")
             self._owns_ray = True
         self._task = ray.remote(max_retries=self.max_retries, retry_exceptions=False)(_run_task)
         self.startup_seconds += time.perf_counter() - started
@@ -240,3 +245,22 @@ def _init_with_retries(address: str, options: dict[str, Any]) -> None:
                         str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
             ray.shutdown()
             time.sleep(attempt)
+
+
+def _warn_if_cluster_reports_usage(address: str) -> None:
+    """A joined cluster's head decided at `ray start` whether it sends usage statistics; this
+    process cannot turn that off, so it says so. The head records extra fields in its cluster
+    metadata only when they are on (`usage_lib._generate_cluster_metadata`, Ray 2.x)."""
+    try:
+        from ray._common.usage import usage_constant
+        from ray._private import ray_constants
+        from ray.experimental.internal_kv import _internal_kv_get
+
+        raw = _internal_kv_get(usage_constant.CLUSTER_METADATA_KEY, namespace=ray_constants.KV_NAMESPACE_CLUSTER)
+    except (ImportError, AttributeError, RuntimeError) as exc:  # Ray internals moved: say that we cannot tell
+        log.warning("cannot tell whether the Ray cluster at %s sends usage statistics (%s: %s); start it with "
+                    "`ray start --disable-usage-stats` to be sure", address, type(exc).__name__, exc)
+        return
+    if raw and "session_start_timestamp_ms" in json.loads(raw):
+        log.warning("the Ray cluster at %s sends usage statistics to Ray (usage-stats.ray.io): restart it with "
+                    "`ray start --disable-usage-stats` or RAY_USAGE_STATS_ENABLED=0", address)
