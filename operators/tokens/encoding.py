@@ -36,11 +36,7 @@ class Encoded:
 class TokenEncoder:
     def __init__(self, path: Path, eos_token: str | None, bos_token: str | None, add_bos: bool):
         self.path = _find(path)
-        self.handle = _load(self.path)
-        self.max_id = _max_id(self.handle)
-        if self.max_id > INT32_MAX:
-            raise TokenizerError(f"tokenizer {self.path}: largest token id {self.max_id:,} does not fit in int32 "
-                                 f"(the widest dtype Megatron-LM token files hold)")
+        self.handle, self.max_id = _load(self.path)
         self.dtype = np.dtype(np.uint16) if self.max_id < UINT16_IDS else np.dtype(np.int32)
         self.eos_id = self._special(eos_token, EOS_CANDIDATES, "end-of-document (EOS)", "eos_token")
         self.bos_id = self._special(bos_token, BOS_CANDIDATES, "beginning-of-document (BOS)", "bos_token") \
@@ -100,20 +96,23 @@ def _find(path: Path) -> Path:
         raise TokenizerError(str(exc)) from None
 
 
-def _load(path: Path) -> TokenizerHandle:
+def _load(path: Path) -> tuple[TokenizerHandle, int]:
+    """The tokenizer and its largest id, checked before anything walks the whole vocabulary."""
     try:
         if path.suffix == ".model":
-            return SentencePieceTokenizer(path)
-        return HFTokenizer(path)
+            handle = SentencePieceTokenizer(path)
+            return handle, handle.vocab_size - 1
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers and sentencepiece raise bare Exception/RuntimeError/OSError
         raise TokenizerError(f"tokenizer {path} is unreadable: {type(exc).__name__}: {exc}") from None
-
-
-def _max_id(handle: TokenizerHandle) -> int:
-    if isinstance(handle, HFTokenizer):
-        # the vocabulary's ids need not be dense: the largest one decides the dtype
-        return max(handle.tok.get_vocab(with_added_tokens=True).values(), default=0)
-    return handle.vocab_size - 1
+    # ids need not be dense: the largest one decides the dtype
+    max_id = max(tok.get_vocab(with_added_tokens=True).values(), default=0)
+    if max_id > INT32_MAX:
+        raise TokenizerError(f"tokenizer {path}: largest token id {max_id:,} does not fit in int32 "
+                             f"(the widest dtype Megatron-LM token files hold)")
+    return HFTokenizer(path, tok), max_id
 
 
 def _config_token(path: Path, param: str) -> list[str]:
