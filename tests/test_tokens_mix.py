@@ -157,3 +157,25 @@ def test_targets_per_source(sample, tmp_path: Path) -> None:
     assert set(realized) == set(targets)
     for s, t in targets.items():
         assert abs(realized[s] - t) <= 0.01 * t, s
+
+
+def test_report_shows_the_mixture_and_budgets_the_packed_tokens(sample, tmp_path: Path) -> None:
+    from pipeline.report import write_report
+
+    bpe, inputs = sample
+    out = tmp_path / "out"
+    stats = run(tokenize_recipe(f"{inputs}/*.parquet", out, steps=[
+        {"mix": {"weights": {"imdb": 0.8, "bbc_news": 0.2}, "unit": "bytes", "total_tokens": 400_000}},
+        {"tokenize": {"tokenizer": str(bpe), "validation_documents": 5}}]))
+    html = (write_report(out)).read_text()
+    mixture = html[html.index('id="mixture"'):html.index('id="budget"')]
+    for s in ("imdb", "bbc_news"):
+        assert f"<td>{s}</td>" in mixture
+        assert f"{100 * stats['steps'][0]['metrics'][f'mix:{s}:share']:.2f}%" in mixture
+    budget = html[html.index('id="budget"'):]
+    assert "tokens written to the training files by the tokenize step" in budget
+    train_tokens = manifest(out)["splits"]["train"]["tokens"]
+    assert stats["steps"][1]["metrics"]["tokenize:train_tokens"] == train_tokens
+    from pipeline.report.html import fmt_si
+
+    assert f'<div class="v">{fmt_si(train_tokens)}</div>' in budget
