@@ -29,6 +29,7 @@ from pipeline.report.html import (
     pre,
     table,
 )
+from pipeline.report.mixture import PACKED_HOW, mixture_section, packed_tokens
 from pipeline.report.run_data import RunData, load_run
 from pipeline.report.sections import (
     bounds_text,
@@ -83,8 +84,10 @@ def build_report(run: RunData) -> str:
         if "cluster_size" in scan.values else None,
         pii_section(*_pii_counts(run, scan)),
     ) if s is not None]
+    packed = packed_tokens(run.stats)  # a tokenize step's training tokens are what a model would see
+    sections += [s for s in (mixture_section(run.stats),) if s is not None]
     sections += [
-        budget_section(tokens["kept"], tokens["how"]),
+        budget_section(packed, PACKED_HOW) if packed else budget_section(tokens["kept"], tokens["how"]),
         time_section(run),
         examples_section(run),
     ]
