@@ -106,10 +106,10 @@ class PIIAnalyzer:
                 out.append(r)
                 continue
             s, words = prefilter.context_start(text, r.start, self._stop_words)
-            if not words:  # no word before it at all (digit dumps): no context word can apply
-                out.append(r)
+            e = prefilter.context_end(text, r.end, self._stop_words)
+            if not words and not prefilter.has_words(text[r.start:e], self._stop_words):
+                out.append(r)  # no word around it at all (digit dumps): no context word can apply
                 continue
-            e = prefilter.window(text, r.end, r.end, 0, 256)[1]
             if groups and s <= groups[-1][1] and e - groups[-1][0] <= max_piece:
                 g = groups[-1]
                 groups[-1] = (g[0], max(g[1], e), g[2] + [r])

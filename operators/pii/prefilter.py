@@ -111,6 +111,35 @@ def context_start(text: str, a: int, stop_words: frozenset[str], keywords: int =
     return s, found
 
 
+def has_words(piece: str, stop_words: frozenset[str]) -> bool:
+    """Whether `piece` holds a word that is not a stop word (context words are all letters)."""
+    return _keywords(piece, stop_words) > 0
+
+
+def _plain_keyword(token: str, stop_words: frozenset[str]) -> bool:
+    word = token.strip(".,;:!?\"'()[]{}<>").lower()
+    return any(c.isalnum() for c in word) and ":" not in word and word not in stop_words
+
+
+def context_end(text: str, b: int, stop_words: frozenset[str], keywords: int = 2, limit: int = 256) -> int:
+    """A whitespace boundary after a finding ending at `b` that takes in `keywords` plain
+    keywords after the finding's own token (or `limit` characters): presidio's enhancer walks
+    forward from the finding's token over what is not a keyword (punctuation, stop words,
+    tokens split on ":") to the first keyword, which may be a word after the finding."""
+    stop = min(len(text), b + limit)
+    e = _right_boundary(text, b, limit)
+    found = 0
+    while e < stop and found < keywords:
+        s = e
+        while s < stop and text[s].isspace():
+            s += 1
+        e = _right_boundary(text, s, limit)
+        if s == e:
+            break
+        found += _plain_keyword(text[s:e], stop_words)
+    return e
+
+
 def _left_boundary(text: str, s: int, reach: int) -> int:
     limit = max(0, s - reach)
     while s > limit and not text[s - 1].isspace():
