@@ -205,8 +205,9 @@ class PIIAnalyzer:
         out: list[Any] = []
         fallback: list[Finding] = []
         for entity, found in spans.items():
-            if entity == "PHONE_NUMBER":
-                wins = [prefilter.uncut(text, prefilter.window(text, a, b, w.phone_margin, w.reach), clusters, starts, w.reach)
+            if entity in ("PHONE_NUMBER", "CREDIT_CARD"):  # a cut digit cluster is another candidate
+                margin = w.phone_margin if entity == "PHONE_NUMBER" else w.margin
+                wins = [prefilter.uncut(text, prefilter.window(text, a, b, margin, w.reach), clusters, starts, w.reach)
                         for a, b in found]
             else:
                 wins = [prefilter.window(text, a, b, w.margin, w.reach) for a, b in found]

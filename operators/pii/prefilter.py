@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from operators.pii import cards
+
 # phonenumbers 9.0 (phonenumberutil._VALID_PUNCTUATION and phonenumbermatcher's lead class).
 PHONE_PUNCTUATION = "-x\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F \u00A0\u00AD\u200B\u2060\u3000()\uFF08\uFF09\uFF3B\uFF3D.\\[\\]/~\u2053\u223C\uFF5E"
 PHONE_LEAD = "(\\[\uFF08\uFF3B+\uFF0B"
@@ -46,9 +48,10 @@ TEXT_TRIGGERS: dict[str, str] = {
     "IBAN_CODE": r"(?i)[A-Z]{2}[0-9]{2}[ -]?[A-Z0-9]{4}",
     "URL": r"(?i)[a-z0-9.\-][.][a-z]{2}",
 }
-# ...and inside digit clusters with enough digits (their separators are phone punctuation).
+# ...and inside digit clusters with enough digits (their separators are phone punctuation);
+# the card trigger is the one definition of a card candidate in operators/pii/cards.py.
 CLUSTER_TRIGGERS: dict[str, tuple[int, str]] = {
-    "CREDIT_CARD": (13, r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}"),
+    "CREDIT_CARD": (cards.MIN_DIGITS, cards.TRIGGER),
     "US_SSN": (9, r"\d{3}(?:\d{2}-\d{4}|-\d{6}|[- .]\d{2}[- .]\d{4}|\d{6})"),
     "IP_ADDRESS": (4, r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
 }
