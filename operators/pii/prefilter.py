@@ -114,9 +114,9 @@ def context_start(text: str, a: int, stop_words: frozenset[str], keywords: int =
     return s, found
 
 
-def has_words(piece: str, stop_words: frozenset[str]) -> bool:
-    """Whether `piece` holds a word that is not a stop word (context words are all letters)."""
-    return _keywords(piece, stop_words) > 0
+def has_letters(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] holds a letter (context words are all letters; some are stop words)."""
+    return _LETTERS.search(text, s, e) is not None
 
 
 def _plain_keyword(token: str, stop_words: frozenset[str]) -> bool:

@@ -92,6 +92,12 @@ class PIIScrubber(Mapper):
     library, `phone_regions`, `phone_leniency` 1 = presidio's "valid numbers"), IPv4/IPv6
     (checked with ipaddress), credit cards (Luhn), IBAN (mod-97 checksum and country format), US
     SSN (presidio's patterns and invalid ranges) and, opt-in, URLs; plus `custom_patterns`.
+    Beyond presidio (issue 16): cards of every major network by IIN range, length and Luhn
+    (operators/pii/cards.py; presidio's regex misses 2-series Mastercard, 15-digit JCB, Maestro,
+    19-digit Visa); phone numbers written in international form (+CC, 00/011 CC) of any country
+    (`phone_international`), and numbers written like phone numbers in any region next to a
+    context word such as call, phone, fax, office (`phone_by_format`, score 0.1 raised to 0.75
+    by the context word; see recognizers.PHONE_CONTEXT).
     Context words ("phone", "ssn", "iban"...) raise scores as in presidio, using spaCy's
     rule-based tokenizer (no model). NER (`ner_entities`, e.g. PERSON and LOCATION) runs
     presidio's SpacyRecognizer with `ner_model`, a spaCy package installed with the `ner` extra,
@@ -148,6 +154,10 @@ class PIIScrubber(Mapper):
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS),
                                      description="phonenumbers regions (presidio's default set)")
     phone_leniency: int = Field(1, ge=0, le=3, description="phonenumbers leniency: 0 possible, 1 valid, 2-3 stricter")
+    phone_international: bool = Field(True, description="also numbers written +CC / 00 CC / 011 CC, any country "
+                                      "(possible length)")
+    phone_by_format: bool = Field(True, description="also numbers written like phone numbers in any region, when a "
+                                  "context word is near (call, phone, fax, office...)")
     phone_min_digits: int = Field(7, ge=1, le=20, description="drop phone findings with fewer digits")
     phone_budget_digits: int = Field(20_000, ge=0, description="phone-candidate digits per document run "
                                      "through phonenumbers; beyond, every cluster of phone_min_digits+ digits is a phone")
@@ -240,6 +250,7 @@ class PIIScrubber(Mapper):
             ner_entities=list(self.ner_entities), ner_model=self.ner_model, phone_regions=list(self.phone_regions),
             phone_leniency=self.phone_leniency, score_threshold=self.score_threshold, context_words=self.context_words,
             phone_budget_digits=self.phone_budget_digits, phone_fallback_min_digits=self.phone_min_digits,
+            phone_international=self.phone_international, phone_by_format=self.phone_by_format,
         )
 
     # ---- per batch ---------------------------------------------------------------------------
