@@ -10,6 +10,7 @@ from typing import Any
 
 from operators.pii import prefilter
 from operators.pii.recognizers import (
+    PHONE_FORMAT_DIGITS,
     PhoneRegionPlan,
     ner_nlp_engine,
     pattern_recognizers,
@@ -57,13 +58,15 @@ class PIIAnalyzer:
     def __init__(self, *, entities: list[str], custom: list[dict[str, Any]], ner_entities: list[str],
                  ner_model: str, phone_regions: list[str], phone_leniency: int, score_threshold: float,
                  context_words: bool, ner_max_chars: int = 100_000, windows: WindowSettings | None = None,
-                 phone_budget_digits: int = 20_000, phone_fallback_min_digits: int = 7):
+                 phone_budget_digits: int = 20_000, phone_fallback_min_digits: int = 7,
+                 phone_international: bool = True, phone_by_format: bool = True):
         from presidio_analyzer import EntityRecognizer, RecognizerResult
         from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
         self._remove_duplicates = EntityRecognizer.remove_duplicates
         self._id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
-        self.recognizers = pattern_recognizers(entities, phone_regions, phone_leniency, custom)
+        self._phone_extra = {"international": phone_international, "by_format": phone_by_format}
+        self.recognizers = pattern_recognizers(entities, phone_regions, phone_leniency, custom, **self._phone_extra)
         self.text_triggers, self.cluster_triggers = prefilter.compile_triggers(
             entities, {c["entity"]: c["regex"] for c in custom})
         self._digit_entities = bool(self.cluster_triggers) or "PHONE_NUMBER" in self.recognizers
@@ -106,10 +109,10 @@ class PIIAnalyzer:
                 out.append(r)
                 continue
             s, words = prefilter.context_start(text, r.start, self._stop_words)
-            if not words:  # no word before it at all (digit dumps): no context word can apply
-                out.append(r)
+            e = prefilter.context_end(text, r.end, self._stop_words)
+            if not words and not prefilter.has_letters(text, s, e):
+                out.append(r)  # no word around it at all (digit dumps): no context word can apply
                 continue
-            e = prefilter.window(text, r.end, r.end, 0, 256)[1]
             if groups and s <= groups[-1][1] and e - groups[-1][0] <= max_piece:
                 g = groups[-1]
                 groups[-1] = (g[0], max(g[1], e), g[2] + [r])
@@ -140,11 +143,12 @@ class PIIAnalyzer:
     def _phone(self, digits: int, has_plus: bool) -> Any | None:
         """The phone recognizer restricted to the regions that can match `digits` digits."""
         regions = self._phone_plan.regions_for(digits, has_plus)
-        if not regions:
+        formatted = self._phone_extra["by_format"] and digits >= PHONE_FORMAT_DIGITS[0]
+        if not regions and not formatted and not self._phone_extra["international"]:
             return None
         rec = self._phone_by_regions.get(regions)
         if rec is None:
-            rec = self._phone_by_regions[regions] = phone_recognizer(regions, self._phone_leniency)
+            rec = self._phone_by_regions[regions] = phone_recognizer(regions, self._phone_leniency, **self._phone_extra)
             self._by_id[rec.id] = rec
         return rec
 
@@ -205,8 +209,9 @@ class PIIAnalyzer:
         out: list[Any] = []
         fallback: list[Finding] = []
         for entity, found in spans.items():
-            if entity == "PHONE_NUMBER":
-                wins = [prefilter.uncut(text, prefilter.window(text, a, b, w.phone_margin, w.reach), clusters, starts, w.reach)
+            if entity in ("PHONE_NUMBER", "CREDIT_CARD"):  # a cut digit cluster is another candidate
+                margin = w.phone_margin if entity == "PHONE_NUMBER" else w.margin
+                wins = [prefilter.uncut(text, prefilter.window(text, a, b, margin, w.reach), clusters, starts, w.reach)
                         for a, b in found]
             else:
                 wins = [prefilter.window(text, a, b, w.margin, w.reach) for a, b in found]

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from operators.pii import cards
+
 # phonenumbers 9.0 (phonenumberutil._VALID_PUNCTUATION and phonenumbermatcher's lead class).
 PHONE_PUNCTUATION = "-x\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F \u00A0\u00AD\u200B\u2060\u3000()\uFF08\uFF09\uFF3B\uFF3D.\\[\\]/~\u2053\u223C\uFF5E"
 PHONE_LEAD = "(\\[\uFF08\uFF3B+\uFF0B"
@@ -46,9 +48,10 @@ TEXT_TRIGGERS: dict[str, str] = {
     "IBAN_CODE": r"(?i)[A-Z]{2}[0-9]{2}[ -]?[A-Z0-9]{4}",
     "URL": r"(?i)[a-z0-9.\-][.][a-z]{2}",
 }
-# ...and inside digit clusters with enough digits (their separators are phone punctuation).
+# ...and inside digit clusters with enough digits (their separators are phone punctuation);
+# the card trigger is the one definition of a card candidate in operators/pii/cards.py.
 CLUSTER_TRIGGERS: dict[str, tuple[int, str]] = {
-    "CREDIT_CARD": (13, r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}"),
+    "CREDIT_CARD": (cards.MIN_DIGITS, cards.TRIGGER),
     "US_SSN": (9, r"\d{3}(?:\d{2}-\d{4}|-\d{6}|[- .]\d{2}[- .]\d{4}|\d{6})"),
     "IP_ADDRESS": (4, r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
 }
@@ -109,6 +112,35 @@ def context_start(text: str, a: int, stop_words: frozenset[str], keywords: int =
         found += _keywords(text[nxt:s], stop_words)
         s = nxt
     return s, found
+
+
+def has_letters(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] holds a letter (context words are all letters; some are stop words)."""
+    return _LETTERS.search(text, s, e) is not None
+
+
+def _plain_keyword(token: str, stop_words: frozenset[str]) -> bool:
+    word = token.strip(".,;:!?\"'()[]{}<>").lower()
+    return any(c.isalnum() for c in word) and ":" not in word and word not in stop_words
+
+
+def context_end(text: str, b: int, stop_words: frozenset[str], keywords: int = 2, limit: int = 256) -> int:
+    """A whitespace boundary after a finding ending at `b` that takes in `keywords` plain
+    keywords after the finding's own token (or `limit` characters): presidio's enhancer walks
+    forward from the finding's token over what is not a keyword (punctuation, stop words,
+    tokens split on ":") to the first keyword, which may be a word after the finding."""
+    stop = min(len(text), b + limit)
+    e = _right_boundary(text, b, limit)
+    found = 0
+    while e < stop and found < keywords:
+        s = e
+        while s < stop and text[s].isspace():
+            s += 1
+        e = _right_boundary(text, s, limit)
+        if s == e:
+            break
+        found += _plain_keyword(text[s:e], stop_words)
+    return e
 
 
 def _left_boundary(text: str, s: int, reach: int) -> int:

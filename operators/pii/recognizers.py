@@ -57,12 +57,36 @@ def email_recognizer() -> Any:
     return OfflineEmailRecognizer(name="EmailRecognizer")
 
 
+def card_recognizer() -> Any:
+    """Cards of every major network (IIN ranges, lengths and Luhn in operators/pii/cards.py),
+    with presidio's card context words. presidio's CreditCardRecognizer regex misses
+    2-series Mastercard, 15-digit JCB, 12-19-digit Maestro and 19-digit Visa, and takes any
+    Luhn-valid 13-17 digits starting with 1, 3 or 6."""
+    from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
+    from operators.pii.cards import card_spans
+
+    class NetworkCardRecognizer(LocalRecognizer):
+        def load(self) -> None:
+            return None
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            explanation = AnalysisExplanation(recognizer=self.name, original_score=1.0,
+                                              textual_explanation="IIN range, length and Luhn checksum")
+            meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+            return [RecognizerResult("CREDIT_CARD", a, b, 1.0, analysis_explanation=explanation,
+                                     recognition_metadata=dict(meta)) for a, b in card_spans(text)]
+
+    return NetworkCardRecognizer(supported_entities=["CREDIT_CARD"], context=list(CreditCardRecognizer.CONTEXT),
+                                 name="CreditCardRecognizer")
+
+
 def pattern_recognizers(entities: list[str], phone_regions: list[str], phone_leniency: int,
-                        custom: list[dict[str, Any]]) -> dict[str, Any]:
+                        custom: list[dict[str, Any]], international: bool = True, by_format: bool = True) -> dict[str, Any]:
     """One presidio recognizer per pattern entity (custom entities included), by entity name."""
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
         IbanRecognizer,
         IpRecognizer,
         UrlRecognizer,
@@ -71,9 +95,9 @@ def pattern_recognizers(entities: list[str], phone_regions: list[str], phone_len
 
     makers = {
         "EMAIL_ADDRESS": email_recognizer,
-        "PHONE_NUMBER": lambda: phone_recognizer(tuple(phone_regions), phone_leniency),
+        "PHONE_NUMBER": lambda: phone_recognizer(tuple(phone_regions), phone_leniency, international, by_format),
         "IP_ADDRESS": IpRecognizer,
-        "CREDIT_CARD": CreditCardRecognizer,
+        "CREDIT_CARD": card_recognizer,
         # presidio's registry sets these flags on every predefined pattern recognizer; IbanRecognizer's
         # own default lacks IGNORECASE, so built directly it would miss lower-case IBANs
         "IBAN_CODE": lambda: IbanRecognizer(regex_flags=PRESIDIO_REGEX_FLAGS),
@@ -124,10 +148,116 @@ class PhoneRegionPlan:
         return tuple(r for r in self.regions if self.national_min[r] <= digits)
 
 
-def phone_recognizer(regions: tuple[str, ...], leniency: int) -> Any:
+# Numbers written in international form: "+" then the country code, or an international dialling
+# prefix, read with a region that dials it: "00" (ITU-T E.164's recommended prefix, most of the
+# world; GB) and "011" (the North American Numbering Plan; US).
+_INTERNATIONAL_HINT = re.compile(r"[+\uff0b]|(?<!\d)0(?:0|11)")
+_INTERNATIONAL_READERS = (("US", ("+", "\uff0b", "011")), ("GB", ("00",)))
+# Written like a phone number, whatever the region: digit groups joined by one space, dash or dot
+# ("785 8949", "50-98-28-96", "(88) 684-334", "151.081.7740x2347"), or one run of digits;
+# an "x" extension may follow. Every separator is phonenumbers punctuation, so a match lies
+# inside one of the prefilter's digit clusters.
+_PHONE_FORMAT = re.compile(r"(?<![\w+.\-/])(?:\(\d{1,5}\)[ .-]?|\d{1,5}[ .-])?(?:\d{2,5}[ .-]){0,4}\d{2,15}"
+                           r"(?:x\d{1,6})?(?![\w]|[.\-/]\d)")
+_DATE_FORMAT = re.compile(r"\d{4}([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2\d{2,4}")
+# presidio's phone context words but "number" (license, order, account numbers), and words that
+# introduce a number in contact details. Matched as word prefixes ("called", "answering") within
+# PHONE_CONTEXT_TOKENS whitespace tokens before a number or the token after it ("455 6186 office"),
+# stop words included: presidio's enhancer never sees "call", a spaCy stop word.
+PHONE_CONTEXT = ("phone", "telephone", "cell", "cellphone", "mobile", "call", "fax", "office", "desk",
+                 "contact", "reach", "dial", "answer")
+PHONE_CONTEXT_TOKENS = 5
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def phone_context_near(text: str, start: int, end: int) -> bool:
+    """Whether a PHONE_CONTEXT word is among the few whitespace tokens around [start, end)."""
+    before = text[max(0, start - 200):start].split()[-PHONE_CONTEXT_TOKENS:]
+    after = text[end:end + 200].split(maxsplit=2)
+    tail = after[:1] if text[end:end + 1].isspace() or not after else after[:2]
+    for token in before + tail:
+        for word in _WORD.findall(token.lower()):
+            if word.startswith(PHONE_CONTEXT):
+                return True
+    return False
+# Score of a number found by its format alone: below any useful threshold, so that only a context
+# word (presidio adds 0.35, to at least 0.4) makes it a finding, like presidio's weak SSN patterns.
+PHONE_FORMAT_SCORE = 0.1
+PHONE_FORMAT_DIGITS = (7, 15)  # E.164 numbers have at most 15 digits; 7: a subscriber number with area code
+
+
+def phone_recognizer(regions: tuple[str, ...], leniency: int, international: bool = True,
+                     by_format: bool = True) -> Any:
+    """presidio's PhoneRecognizer over `regions` at `leniency` (score 0.4), plus
+    - `international`: every number written in international form (+CC, 00 CC or 011 CC) whose
+      length is possible for its country (phonenumbers leniency POSSIBLE, any country; score 0.4):
+      the "+" or dialling prefix says "phone number" more surely than a region's number plan,
+      and newly assigned or made-up numbers fail VALID;
+    - `by_format`: numbers written like phone numbers in any region (7-15 digits, see
+      _PHONE_FORMAT; not dates), scored PHONE_FORMAT_SCORE, so they count only next to a context
+      word ("call 785 8949", "Phone: 88 165 40 96").
+    Context words: PHONE_CONTEXT."""
+    import phonenumbers
+    from presidio_analyzer import EntityRecognizer
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-    return PhoneRecognizer(supported_regions=regions, leniency=leniency, name="PhoneRecognizer")
+    source = phonenumbers.CountryCodeSource
+    _FROM_PREFIX = (source.FROM_NUMBER_WITH_PLUS_SIGN, source.FROM_NUMBER_WITH_IDD)
+
+    class Phones(PhoneRecognizer):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            results = super().analyze(text, entities, nlp_artifacts)
+            if international and _INTERNATIONAL_HINT.search(text):
+                results += self._international(text, nlp_artifacts)
+            if by_format:
+                results += self._by_format(text)
+            return EntityRecognizer.remove_duplicates(results)
+
+        def enhance_using_context(self, text: str, raw_recognizer_results: list[Any], other_raw_recognizer_results: Any,
+                                  nlp_artifacts: Any, context: Any = None) -> list[Any]:
+            """Numbers found by format alone count next to a context word (phone_context_near)."""
+            from presidio_analyzer import RecognizerResult
+
+            for r in raw_recognizer_results:
+                if r.score == PHONE_FORMAT_SCORE and phone_context_near(text, r.start, r.end):
+                    r.score = 0.4 + 0.35  # presidio's phone score plus its context boost
+                    r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+            return raw_recognizer_results
+
+        def _international(self, text: str, nlp_artifacts: Any) -> list[Any]:
+            out = []
+            for reader, prefixes in _INTERNATIONAL_READERS:
+                for match in phonenumbers.PhoneNumberMatcher(text, reader, leniency=phonenumbers.Leniency.POSSIBLE):
+                    if not match.raw_string.lstrip("(\uff08[\uff3b").startswith(prefixes):
+                        continue
+                    try:  # the matcher does not say where the country code came from; parse again
+                        number = phonenumbers.parse(match.raw_string, reader, keep_raw_input=True)
+                    except phonenumbers.NumberParseException:
+                        continue
+                    if number.country_code_source in _FROM_PREFIX:
+                        region = phonenumbers.region_code_for_number(number)
+                        out.append(self._get_recognizer_result(match, text, region, nlp_artifacts))
+            return out
+
+        def _by_format(self, text: str) -> list[Any]:
+            from presidio_analyzer import AnalysisExplanation, RecognizerResult
+
+            lo, hi = PHONE_FORMAT_DIGITS
+            out = []
+            for m in _PHONE_FORMAT.finditer(text):
+                value = m.group()
+                if not lo <= sum(c.isdigit() for c in value) <= hi or _DATE_FORMAT.fullmatch(value):
+                    continue
+                out.append(RecognizerResult(
+                    self.supported_entities[0], m.start(), m.end(), PHONE_FORMAT_SCORE,
+                    analysis_explanation=AnalysisExplanation(
+                        recognizer=self.name, original_score=PHONE_FORMAT_SCORE,
+                        textual_explanation="written like a phone number; needs a context word"),
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+            return out
+
+    return Phones(supported_regions=regions, leniency=leniency, context=list(PHONE_CONTEXT), name="PhoneRecognizer")
 
 
 def token_nlp_engine() -> Any:

@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from operators.base import ID, TEXT, Mapper, Resources, StepResult, with_column
+from operators.base import DOC_KEY, ID, TEXT, Mapper, Resources, StepResult, with_column
+from operators.pii.columns import Hits, holds_strings, scrub_column
 from operators.pii.recognizers import (
     DEFAULT_PHONE_REGIONS,
     ENTITY_NAME,
@@ -91,6 +92,12 @@ class PIIScrubber(Mapper):
     library, `phone_regions`, `phone_leniency` 1 = presidio's "valid numbers"), IPv4/IPv6
     (checked with ipaddress), credit cards (Luhn), IBAN (mod-97 checksum and country format), US
     SSN (presidio's patterns and invalid ranges) and, opt-in, URLs; plus `custom_patterns`.
+    Beyond presidio (issue 16): cards of every major network by IIN range, length and Luhn
+    (operators/pii/cards.py; presidio's regex misses 2-series Mastercard, 15-digit JCB, Maestro,
+    19-digit Visa); phone numbers written in international form (+CC, 00/011 CC) of any country
+    (`phone_international`), and numbers written like phone numbers in any region next to a
+    context word such as call, phone, fax, office (`phone_by_format`, score 0.1 raised to 0.75
+    by the context word; see recognizers.PHONE_CONTEXT).
     Context words ("phone", "ssn", "iban"...) raise scores as in presidio, using spaCy's
     rule-based tokenizer (no model). NER (`ner_entities`, e.g. PERSON and LOCATION) runs
     presidio's SpacyRecognizer with `ner_model`, a spaCy package installed with the `ner` extra,
@@ -113,7 +120,15 @@ class PIIScrubber(Mapper):
     HMAC-SHA256, stable across shards and processes: the salt comes from the recipe, `salt` or
     better `salt_env`) or `remove`.
 
-    Adds `pii_count_<ENTITY>` (int32) per configured entity and counts `pii:<ENTITY>` metrics.
+    Columns: every column holding strings is scrubbed (`text`, the JSONL `metadata` column,
+    other Parquet columns, strings inside lists and structs), the id column only with
+    `scrub_id: true` (ids are keys: a `tag` policy would make them collide; use `hash`).
+    `columns` narrows this to the named columns (`text`, `id`, `metadata` or input column
+    names). Values of columns other than `text` that are JSON objects or arrays are scrubbed
+    string by string, keys included, and stay valid JSON.
+
+    Adds `pii_count_<ENTITY>` (int32) per configured entity, summed over the document's columns,
+    and counts `pii:<ENTITY>` metrics.
     With `max_findings`, documents with more findings are removed (`pii_scrubber:too_many_pii`)
     - already scrubbed, so rejected output holds no values either. Values never reach logs,
     statistics or exceptions: presidio's log records are emptied and its exceptions are
@@ -139,6 +154,10 @@ class PIIScrubber(Mapper):
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS),
                                      description="phonenumbers regions (presidio's default set)")
     phone_leniency: int = Field(1, ge=0, le=3, description="phonenumbers leniency: 0 possible, 1 valid, 2-3 stricter")
+    phone_international: bool = Field(True, description="also numbers written +CC / 00 CC / 011 CC, any country "
+                                      "(possible length)")
+    phone_by_format: bool = Field(True, description="also numbers written like phone numbers in any region, when a "
+                                  "context word is near (call, phone, fax, office...)")
     phone_min_digits: int = Field(7, ge=1, le=20, description="drop phone findings with fewer digits")
     phone_budget_digits: int = Field(20_000, ge=0, description="phone-candidate digits per document run "
                                      "through phonenumbers; beyond, every cluster of phone_min_digits+ digits is a phone")
@@ -151,9 +170,21 @@ class PIIScrubber(Mapper):
     hash_chars: int = Field(16, ge=8, le=64, description="hex characters of the hash token")
     max_findings: int | None = Field(None, ge=0, description="remove documents with more findings; null = keep all")
     prefilter: bool = Field(True, description="false: presidio on every whole document (reference, slow)")
+    columns: list[str] | None = Field(None, description="columns to scrub; null = every column holding strings "
+                                      "except the id")
+    scrub_id: bool = Field(False, description="also scrub the id column (prefer policy hash: ids stay distinct)")
 
     _analyzer: Any = PrivateAttr(default=None)
     _replacer: Any = PrivateAttr(default=None)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("columns is empty: list the columns to scrub, or null for every string column")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("columns lists a column twice")
+        return v
 
     @field_validator("entities", "ner_entities")
     @classmethod
@@ -219,6 +250,7 @@ class PIIScrubber(Mapper):
             ner_entities=list(self.ner_entities), ner_model=self.ner_model, phone_regions=list(self.phone_regions),
             phone_leniency=self.phone_leniency, score_threshold=self.score_threshold, context_words=self.context_words,
             phone_budget_digits=self.phone_budget_digits, phone_fallback_min_digits=self.phone_min_digits,
+            phone_international=self.phone_international, phone_by_format=self.phone_by_format,
         )
 
     # ---- per batch ---------------------------------------------------------------------------
@@ -237,21 +269,40 @@ class PIIScrubber(Mapper):
             out.append(resolve(found))
         return out
 
-    def apply(self, table: pa.Table) -> StepResult:
-        n = table.num_rows
-        column = table.column(TEXT).to_pylist()
-        texts = [t or "" for t in column]
+    def target_columns(self, schema: pa.Schema) -> list[str]:
+        """The columns of this table to scrub."""
+        if self.columns is not None:
+            names = [c for c in self.columns if c in schema.names]
+        else:
+            names = [f.name for f in schema if f.name not in (ID, DOC_KEY) and holds_strings(f.type)]
+        if self.scrub_id and ID in schema.names and ID not in names:
+            names.append(ID)
+        return [n for n in names if holds_strings(schema.field(n).type)]
+
+    def _scrub_texts(self, texts: list[str]) -> list[tuple[str, list[str]]]:
+        return [(self._replacer.apply(t, found) if found else t, [e for *_, e in found])
+                for t, found in zip(texts, self.findings(texts))]
+
+    def _scrub_table(self, table: pa.Table) -> tuple[pa.Table, Hits]:
+        """Every target column scrubbed, and the findings as (row, entity)."""
+        hits: Hits = []
+        out = table
         try:
-            regions = self.findings(texts)
+            for name in self.target_columns(table.schema):
+                new = scrub_column(table.column(name), self._scrub_texts, name != TEXT, hits)
+                if new is not None:
+                    out = with_column(out, name, new)
         except Exception as exc:
             raise self._locate(exc, table) from None
+        return out, hits
+
+    def apply(self, table: pa.Table) -> StepResult:
+        n = table.num_rows
+        out, hits = self._scrub_table(table)
         entities = self.all_entities
         counts = {e: np.zeros(n, dtype=np.int32) for e in entities}
-        new_text: list[str | None] = []
-        for i, (text, found) in enumerate(zip(column, regions)):
-            for _, _, entity in found:
-                counts[entity][i] += 1
-            new_text.append(self._replacer.apply(text, found) if text is not None and found else text)
+        for row, entity in hits:
+            counts[entity][row] += 1
         for e in entities:
             total = int(counts[e].sum())
             if total:
@@ -260,12 +311,12 @@ class PIIScrubber(Mapper):
         if fallbacks:
             self.add_metric("pii_scrubber:phone_fallback_documents", fallbacks)
             self._analyzer.phone_fallback_documents = 0
-        out = with_column(table, TEXT, pa.array(new_text, pa.string()))
         for e in entities:
             out = with_column(out, COUNT_PREFIX + e, pa.array(counts[e], pa.int32()))
         reasons = None
         if self.max_findings is not None:
-            too_many = np.array([len(r) > self.max_findings for r in regions], dtype=bool)
+            per_row = sum(counts.values()) if counts else np.zeros(n, dtype=np.int32)
+            too_many = per_row > self.max_findings
             reasons = pa.array(np.where(too_many, f"{self.name}:too_many_pii", None).tolist(), pa.string())
         return StepResult(out, reasons)
 
@@ -273,22 +324,20 @@ class PIIScrubber(Mapper):
 
     def redact(self, table: pa.Table) -> pa.Table:
         """Scrub documents that earlier steps removed (the runner calls this before writing them
-        to rejected/ or quarantine/), with the same policy, without counting them."""
-        column = table.column(TEXT).to_pylist()
-        try:
-            regions = self.findings([t or "" for t in column])
-        except Exception as exc:
-            raise self._locate(exc, table) from None
-        scrubbed = [self._replacer.apply(t, found) if t is not None and found else t for t, found in zip(column, regions)]
+        to rejected/ or quarantine/): the same columns, the same policy, nothing counted."""
+        out, _ = self._scrub_table(table)
         self._analyzer.phone_fallback_documents = 0
-        return with_column(table, TEXT, pa.array(scrubbed, pa.string()))
+        return out
 
     @staticmethod
     def _locate(exc: Exception, table: pa.Table) -> Exception:
         """Which batch failed (document ids, not text), with the cause's message withheld."""
         from operators.pii.analysis import PIIAnalysisError, withheld
+        from operators.pii.display import redact_for_display
 
         ids = table.column(ID).to_pylist() if ID in table.column_names else []
-        where = f"documents {ids[0]}..{ids[-1]}" if ids else f"a batch of {table.num_rows} documents"
+        # ids are not scrubbed by default, but an error message is shown: hide what looks like PII
+        where = (f"documents {redact_for_display(str(ids[0]))}..{redact_for_display(str(ids[-1]))}" if ids
+                 else f"a batch of {table.num_rows} documents")
         cause = exc if isinstance(exc, PIIAnalysisError) else withheld("pii_scrubber", exc)
         return PIIAnalysisError(f"pii_scrubber on {where}: {cause}")
