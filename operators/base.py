@@ -39,6 +39,7 @@ from operators.stages import ShardInput as ShardInput
 from operators.stages import Stage as Stage
 from operators.stages import StageContext as StageContext
 from operators.stages import atomic_write_table as atomic_write_table
+from storage import files
 
 ARTIFACT_PREFIX = "artifact:"
 
@@ -87,8 +88,12 @@ class Operator(BaseModel):
         self._run_artifacts = artifacts
 
     def resolve_path(self, ref: str) -> Path:
-        """A model path, or `artifact:<name>`: what a training step of this run wrote to
-        <output>/artifacts/<name>."""
+        """A model path, a URL (`s3://...`, any fsspec store; credentials from the usual environment),
+        or `artifact:<name>`: what a training step of this run wrote to <output>/artifacts/<name>."""
+        if files.is_url(ref):  # native libraries open files by name: one local copy per node
+            from storage.cache import local_copy
+
+            return local_copy(ref)
         if not ref.startswith(ARTIFACT_PREFIX):
             return Path(ref).expanduser()
         if self._run_artifacts is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from operators import registry
 from operators.base import Operator
@@ -42,6 +42,16 @@ class OutputSpec(_Strict):
     rows_per_shard: int | None = Field(None, ge=1, description="split output shards; null: one per input shard")
     keep_intermediate: bool = Field(False, description="keep the shards materialized before global steps")
     report: bool = Field(True, description="write report.html at the end of the run")
+
+    @field_validator("path")
+    @classmethod
+    def _local_output(cls, value: str) -> str:
+        # the storage layer writes to object stores, but the runner's folder life cycle (lock, manifest,
+        # stage work folders) is still POSIX-only: refuse clearly instead of creating a folder named "s3:"
+        if "://" in value and not value.startswith("file://"):
+            raise ValueError(f"{value}: an output on an object store is not supported yet; use a local or shared "
+                             "(NFS) folder, and keep input and models on the store")
+        return value
 
 
 class ExecutorSpec(_Strict):

@@ -65,7 +65,7 @@ class QualityClassifierFilter(Filter):
         return self
 
     def model_path(self) -> Path:
-        path = Path(self.model)
+        path = self.resolve_path(self.model)
         return path / "model.bin" if path.is_dir() else path
 
     def setup(self) -> None:

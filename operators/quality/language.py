@@ -103,7 +103,7 @@ class LanguageFilter(Filter):
     _batched: bool = PrivateAttr(default=True)
 
     def setup(self) -> None:
-        path = Path(self.model_path).expanduser() if self.model_path else bundled_model_path()
+        path = self.resolve_path(self.model_path) if self.model_path else bundled_model_path()
         self._model = load_fasttext(path)
         self._batched = batch_predict_works(self._model)
 
