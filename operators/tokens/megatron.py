@@ -11,20 +11,17 @@ Here every document is one sequence, so the document indices are 0, 1, ..., n.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from storage import files
+
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1
 DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
                np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7, np.dtype(np.uint16): 8}
-
-
-def tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 class MegatronWriter:
@@ -37,8 +34,8 @@ class MegatronWriter:
             raise ValueError(f"Megatron indexed datasets have no dtype {dtype}")
         self.prefix = prefix
         self.dtype = np.dtype(dtype)
-        self._bin_tmp = tmp_name(prefix.with_suffix(".bin"))
-        self._bin = open(self._bin_tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._bin_file = files.AtomicFile(prefix.with_suffix(".bin"))
+        self._bin = self._bin_file.handle
         self._lengths: list[np.ndarray] = []
         self.documents = 0
         self.tokens = 0
@@ -57,9 +54,7 @@ class MegatronWriter:
         pointers = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1].astype(np.int64) * self.dtype.itemsize, out=pointers[1:])
         doc_index = np.arange(len(lengths) + 1, dtype=np.int64)
-        idx_path = self.prefix.with_suffix(".idx")
-        idx_tmp = tmp_name(idx_path)
-        with open(idx_tmp, "wb") as f:
+        with files.AtomicFile(self.prefix.with_suffix(".idx")) as f:
             f.write(HEADER)
             f.write(struct.pack("<Q", VERSION))
             f.write(struct.pack("<B", DTYPE_CODES[self.dtype]))
@@ -68,9 +63,7 @@ class MegatronWriter:
             f.write(lengths.astype("<i4").tobytes())
             f.write(pointers.astype("<i8").tobytes())
             f.write(doc_index.astype("<i8").tobytes())
-        os.replace(self._bin_tmp, self.prefix.with_suffix(".bin"))
-        os.replace(idx_tmp, idx_path)
+            self._bin_file.commit()  # the .bin first: an .idx never points into a missing file
 
     def abort(self) -> None:
-        self._bin.close()
-        self._bin_tmp.unlink(missing_ok=True)
+        self._bin_file.abort()

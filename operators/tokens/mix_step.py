@@ -12,7 +12,6 @@ whole repeats, boundary bucket), boundary (per shard: the boundary buckets' docu
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +24,7 @@ from operators.base import ID, TEXT, GlobalOperator, ShardInput, Stage, StageCon
 from operators.registry import register
 from operators.tokens import keys as K
 from operators.tokens import mix_plan as M
+from storage import files
 
 COPIES = "mix_copies"
 PLAN = "plan.json"
@@ -199,10 +199,7 @@ def _group(parts: list[pa.Table]) -> pa.Table:
 
 
 def _write_plan(ctx: StageContext, name: str, plans: dict[str, M.SourcePlan]) -> None:
-    path = ctx.workdir / name
-    tmp = path.with_name(f".{name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({v: p.to_json() for v, p in plans.items()}, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    files.write_text(ctx.workdir / name, json.dumps({v: p.to_json() for v, p in plans.items()}, indent=2, sort_keys=True))
 
 
 def _read_plan(ctx: StageContext, name: str) -> dict[str, M.SourcePlan]:

@@ -6,7 +6,6 @@ same documents in the same files and order."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from operators.tokens.megatron import MegatronWriter, tmp_name
+from operators.tokens.megatron import MegatronWriter
+from storage import files
 
 FLUSH_TOKENS = 1 << 22  # documents are buffered up to this many tokens (one Parquet row group)
 
@@ -32,6 +32,7 @@ class SplitWriter:
         self.files: list[dict[str, Any]] = []
         self._megatron: MegatronWriter | None = None
         self._parquet: pq.ParquetWriter | None = None
+        self._parquet_file: files.AtomicFile | None = None
         self._file_tokens = 0
         self._file_docs = 0
         self._file_sources: Counter = Counter()
@@ -69,8 +70,8 @@ class SplitWriter:
         if "megatron" in self.formats:
             self._megatron = MegatronWriter(self.folder / self._name, self.dtype)
         if "parquet" in self.formats:
-            self._parquet = pq.ParquetWriter(tmp_name(self.folder / f"{self._name}.parquet"), self._schema(),
-                                             compression="zstd")
+            self._parquet_file = files.AtomicFile(self.folder / f"{self._name}.parquet")
+            self._parquet = pq.ParquetWriter(self._parquet_file.handle, self._schema(), compression="zstd")
 
     def _schema(self) -> pa.Schema:
         fields = [pa.field("input_ids", pa.list_(pa.int32())), pa.field("id", pa.string())]
@@ -105,7 +106,7 @@ class SplitWriter:
             entry["files"] += [f"{name}.bin", f"{name}.idx"]
         if self._parquet is not None:
             self._parquet.close()
-            os.replace(tmp_name(self.folder / f"{name}.parquet"), self.folder / f"{name}.parquet")
+            self._parquet_file.commit()  # type: ignore[union-attr]
             entry["files"].append(f"{name}.parquet")
         if self.source_column:
             entry["sources"] = {s: {"documents": self._file_source_docs[s], "tokens": t}
@@ -136,4 +137,4 @@ class SplitWriter:
             self._megatron.abort()
         if self._parquet is not None:
             self._parquet.close()
-            tmp_name(self.folder / f"{self._name}.parquet").unlink(missing_ok=True)
+            self._parquet_file.abort()  # type: ignore[union-attr]

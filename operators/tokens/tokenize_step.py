@@ -29,8 +29,8 @@ from operators.base import ARTIFACT_PREFIX, DOC_KEY, ID, GlobalOperator, ShardIn
 from operators.dedup.spill import PartitionedWriter, hash_partition, read_partition, shard_partition
 from operators.registry import register
 from operators.tokens import keys as K
-from operators.tokens.megatron import tmp_name
 from operators.tokens.packing import SplitWriter
+from storage import files
 
 MANIFEST = "tokens.json"
 MANIFEST_FORMAT = "pipeline_tokens/1"
@@ -103,8 +103,9 @@ class Tokenize(GlobalOperator):
         records = PartitionedWriter(ctx.workdir / "records", shard.index, self.partitions, RECORDS)
         split_keys: list[np.ndarray] = []
         offset = 0
+        bin_file = files.AtomicFile(bin_path)
         try:
-            with open(tmp_name(bin_path), "wb") as out:
+            with bin_file.handle as out:
                 for batch in shard.batches(None):
                     if batch.num_rows == 0:
                         continue
@@ -120,9 +121,9 @@ class Tokenize(GlobalOperator):
             records.commit()
         except BaseException:
             records.abort()
-            tmp_name(bin_path).unlink(missing_ok=True)
+            bin_file.abort()
             raise
-        os.replace(tmp_name(bin_path), bin_path)
+        bin_file.commit()
         if self.validation_documents is not None:
             # this shard's candidates for the held-out set: its smallest split keys
             smallest = np.sort(np.concatenate(split_keys) if split_keys else np.zeros(0, np.uint64))
@@ -178,9 +179,7 @@ class Tokenize(GlobalOperator):
             for w in writers.values():
                 w.abort()
             raise
-        manifest_path.with_name(f".{MANIFEST}.tmp-{os.getpid()}").write_text(
-            json.dumps(self._manifest(splits, ctx), indent=2, sort_keys=True) + "\n")
-        os.replace(manifest_path.with_name(f".{MANIFEST}.tmp-{os.getpid()}"), manifest_path)
+        files.write_text(manifest_path, json.dumps(self._manifest(splits, ctx), indent=2, sort_keys=True) + "\n")
         for name in ("records", "tokens", "split"):
             shutil.rmtree(ctx.workdir / name, ignore_errors=True)
         for name, s in splits.items():
@@ -248,10 +247,8 @@ class Tokenize(GlobalOperator):
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp_name(path), "wb") as f:
+    with files.AtomicFile(path) as f:
         np.save(f, array)
-    os.replace(tmp_name(path), path)
 
 
 class _ShardFiles:
