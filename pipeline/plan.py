@@ -10,7 +10,8 @@ Output folder:
   rejected/stepNN_<op>/<shard>.parquet   removed documents with `operator` and `reason`
   quarantine/<shard>.parquet      bad input records with file, row, field, reason
   stats.json                      merged accounting; artifacts/ what global steps trained
-  _work/                          recipe fingerprint, intermediate shards, completion marks
+  _work/                          manifest (recipe.json), completion marks; intermediate data during a run
+  .pipeline.lock                  while a run holds the folder (pipeline/output_folder.py, storage/lock.py)
 """
 
 from __future__ import annotations
