@@ -246,7 +246,7 @@ def main() -> int:
         say()
         say(f"Overall accuracy {overall:.1%}; {long_acc:.1%} on the {long_count:,} paragraphs of at least "
             f"{LONG_PARAGRAPH} characters (the rest are mostly headings like \"Article 1\"). Labels equal raw fastText's on every paragraph "
-            "(tests/test_quality_language.py). Per language (ISO 639-3 -> label: accuracy, paragraphs):")
+            "(tests/operators/quality/test_language.py). Per language (ISO 639-3 -> label: accuracy, paragraphs):")
         say()
         buckets = defaultdict(list)
         for iso, lab, cnt, acc in per:

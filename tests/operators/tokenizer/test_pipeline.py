@@ -18,7 +18,7 @@ from pipeline.recipe import load_recipe, validate_recipe
 from pipeline.runner import run_recipe
 from tests.test_tokenizer_train import make_corpus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

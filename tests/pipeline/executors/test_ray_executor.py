@@ -35,7 +35,7 @@ from pipeline.recipe import validate_recipe
 from pipeline.runner import StepError, run_recipe
 from tests.core_helpers import read_output, read_rejected, recipe_dict, stats, write_parquet_shards, write_recipe
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 NODE_SCRIPT = ROOT / "docker" / "ray-node.sh"
 DEMO_STEPS = [
