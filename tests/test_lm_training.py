@@ -135,7 +135,7 @@ def test_train_lm_step_cutoffs_on_the_input_without_trained_documents(tmp_path):
     assert cutoffs["documents"] == 15
     assert cutoffs["trained_on"] is False
     # without a reference, `input` means the training documents themselves, on purpose: marked so
-    del step["reference"]
+    del step["reference"], step["cutoff_sample"]  # auto: without a reference, the input
     recipe = validate_recipe({"input": {"path": str(corpus)}, "output": {"path": str(tmp_path / "o2"), "report": False},
                               "steps": [{"train_lm": step}]})
     cutoffs = json.loads((run_recipe(recipe).out / "artifacts/lm/cutoffs.json").read_text())

@@ -200,6 +200,10 @@ def test_train_lm_then_filter_in_a_recipe(tmp_path):
     direct = PerplexityModel(folder).perplexity(kept.column("text").to_pylist())
     assert np.allclose(kept.column("perplexity").to_numpy(), direct)
     assert set(kept.column("perplexity_bucket").to_pylist()) <= {"head", "middle"}
+    # no reference: the cutoffs come from the (trained-on) input, which they split about 30/30/40
+    cutoffs = json.loads((folder / "cutoffs.json").read_text())
+    assert cutoffs["source"] == "training documents" and cutoffs["trained_on"] is True
+    assert kept.num_rows / 364 == pytest.approx(0.6, abs=0.1)
     # same models and output with one worker
     out1 = run(1)
     for name in ("sp.model", "lm.arpa", "cutoffs.json"):

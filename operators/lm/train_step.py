@@ -55,18 +55,19 @@ class TrainLM(GlobalOperator):
     Documents pass through unchanged. From Python, call
     `operators.lm.training.train_language_model` instead (`run()` trains into a temporary folder).
 
-    Cutoffs (`cutoff_sample`): `held_out` (default) keeps `holdout_fraction` of the reference
-    (at most `cutoff_documents`, chosen by a seeded hash of the text) out of training and takes
-    the percentiles on it, so a corpus like the reference lands about 30% / 30% / 40% in
-    head / middle / tail; `input` takes them on a sample of this step's input, as CCNet did (the
-    buckets are then relative to this corpus), minus documents also in the reference.
+    Cutoffs (`cutoff_sample`): `held_out` keeps `holdout_fraction` of the reference (at most
+    `cutoff_documents`, chosen by a seeded hash of the text) out of training and takes the
+    percentiles on it, so a corpus like the reference lands about 30% / 30% / 40% in head /
+    middle / tail; `input` takes them on a sample of this step's input, as CCNet did (the
+    buckets are then relative to this corpus), minus documents also in the reference. `auto`
+    (default): `held_out` with a `reference`, `input` without one.
 
-    An n-gram model nearly memorizes its training text. With `reference: null` the input
-    documents it was trained on score far lower than new text: with held-out cutoffs a bucket
-    filter in the same run keeps nearly all of them as head (93% on corpus_en news). To bucket
-    the training input itself, set `cutoff_sample: input`: the percentiles are then taken on the
-    trained documents (marked `trained_on: true` in cutoffs.json, with a warning), which splits
-    that input 30/30/40 but does not carry over to other text. Better: give a `reference`.
+    An n-gram model nearly memorizes its training text. With `reference: null` the model is
+    trained on the input it then scores: its documents score far lower than new text (with
+    held-out cutoffs a bucket filter in the same run kept 93% of corpus_en news as head). So
+    without a reference the percentiles are taken on the trained input documents themselves
+    (`input`): that input splits 30/30/40, but the cutoffs do not carry over to other text;
+    cutoffs.json marks them `trained_on: true` with a note. Better: give a `reference`.
     cutoffs.json says which documents were used and warns when they are fewer than 1,000.
 
     The normalized text, token spool and counts are written to a private folder under the
@@ -88,8 +89,9 @@ class TrainLM(GlobalOperator):
     estimator: Literal["own", "lmplz", "auto"] = Field(
         "own", description="own estimator, KenLM's lmplz, or lmplz when found")
     binary: bool = Field(False, description="also write KenLM's binary format (needs build_binary)")
-    cutoff_sample: Literal["held_out", "input"] = Field(
-        "held_out", description="percentiles on a held-out part of the reference, or on a sample of this step's input")
+    cutoff_sample: Literal["auto", "held_out", "input"] = Field(
+        "auto", description="percentiles on a held-out part of the reference, or on a sample of this step's input "
+                            "(auto: held_out with a reference, input without)")
     holdout_fraction: float = Field(0.1, gt=0, lt=1, description="part of the reference held out for the percentiles")
     cutoff_documents: int = Field(10_000, ge=10, description="at most this many documents for the percentiles")
     seed: int = Field(0, description="seed of every sample")
@@ -116,7 +118,10 @@ class TrainLM(GlobalOperator):
                           seed=self.seed, lang=self.lang, holdout_fraction=self.holdout_fraction,
                           cutoff_documents=self.cutoff_documents)
         cutoff_texts = None
-        if self.cutoff_sample == "input":
+        sample = self.cutoff_sample
+        if sample == "auto":
+            sample = "held_out" if self.reference is not None else "input"
+        if sample == "input":
             cutoff_texts = bottom_k_sample(self._input_batches(ctx), self.cutoff_documents, self.seed)
         if self.reference is None:
             texts = (t or "" for b in self._input_batches(ctx) for t in b.column(TEXT).to_pylist())
