@@ -3,7 +3,6 @@ later `perplexity_filter` uses as `artifact:<artifact>`."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -111,7 +110,7 @@ class TrainLM(GlobalOperator):
                 yield of_lang(batch, self.lang)
 
     def _train(self, ctx: StageContext) -> None:
-        from operators.lm.training import LMConfig, train_language_model
+        from operators.lm.training import LMConfig, remove_work_folder, train_language_model
 
         config = LMConfig(order=self.order, vocab_size=self.vocab_size, model_type=self.sp_model_type,
                           sp_sentences=self.sp_sentences, estimator=self.estimator, binary=self.binary,
@@ -129,12 +128,12 @@ class TrainLM(GlobalOperator):
             texts = iter_texts(self.reference, self.reference_text_column, self.reference_where, self.lang)
         # the work files hold the reference text: a killed attempt's are removed before, ours after
         work = ctx.workdir / "train"
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work_folder(work)
         try:
             report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts, workdir=work,
                                           cutoff_trained=self.reference is None)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_work_folder(work)
         ctx.metrics["train_lm:documents"] += report.documents
         ctx.metrics["train_lm:tokens"] += report.tokens
         ctx.metrics["train_lm:cutoff_documents"] += report.cutoff_documents

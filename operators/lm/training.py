@@ -20,6 +20,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,7 +242,15 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
         _write_json(folder / "model.json", asdict(report))
         return report
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work_folder(work)
+
+
+def remove_work_folder(path: Path) -> None:
+    """Delete a work folder that holds reference text; say so if that fails (without hiding an
+    error already on its way)."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        warnings.warn(f"could not delete {path}, which holds training text: delete it by hand", stacklevel=2)
 
 
 def _write_cutoffs(folder: Path, config: LMConfig, report: TrainReport, held_out: HeldOut | None,
