@@ -134,8 +134,7 @@ class KeywordList:
         maybe = np.flatnonzero(~hit & _np_bool(pc.match_substring(lower_words, "'")))
         if len(maybe):
             combine = all if self.clitics == "all" else any
-            for i in maybe:
-                word = lower_words[int(i)].as_py()
+            for i, word in zip(maybe, lower_words.take(pa.array(maybe)).to_pylist()):
                 hit[i] = any(combine((stem in self.words, clitic in self.words))
                              for stem, clitic in _split_at_apostrophe(word))
         return hit
