@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console(stderr=True)
 out = Console()
@@ -108,11 +109,13 @@ def cmd_ops(args: argparse.Namespace) -> int:
         if args.json:
             out.print_json(json.dumps(info, default=str))
             return 0
-        out.print(f"[bold]{info['name']}[/] ({info['kind']})\n")
-        out.print(_reflow(info["doc"]) + "\n", highlight=False)
+        # docstrings and descriptions are plain text: "[min, max]" is not rich markup
+        out.print(Text.assemble((info["name"], "bold"), f" ({info['kind']})\n"))
+        out.print(Text(_reflow(info["doc"]) + "\n"), highlight=False)
         table = Table("parameter", "type", "default", "description")
         for p in info["params"]:
-            table.add_row(p["name"], p["type"], "required" if p["required"] else repr(p["default"]), p["description"])
+            default = "required" if p["required"] else repr(p["default"])
+            table.add_row(*(Text(str(v)) for v in (p["name"], p["type"], default, p["description"])))
         out.print(table)
         return 0
     infos = [registry.describe(registry.get(n)) for n in registry.names()]
@@ -122,7 +125,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
     table = Table("operator", "kind", "parameters (default)", "summary")
     for info in infos:
         params = ", ".join(f"{p['name']}={p['default']!r}" if not p["required"] else p["name"] for p in info["params"])
-        table.add_row(info["name"], info["kind"], params, info["summary"])
+        table.add_row(*(Text(str(v)) for v in (info["name"], info["kind"], params, info["summary"])))
     out.print(table)
     return 0
 

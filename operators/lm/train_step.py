@@ -44,8 +44,8 @@ def bottom_k_sample(batches: Iterator[pa.Table], k: int, seed: int) -> list[str]
 class TrainLM(GlobalOperator):
     """Train a perplexity model: CCNet normalization, SentencePiece (unigram), and an
     interpolated modified Kneser-Ney n-gram model (order 5, as CCNet) with this project's own
-    estimator, written as ARPA; plus the 30th/60th perplexity percentiles of a sample of this
-    step's input (CCNet's head/middle/tail cutoffs) saved beside the model.
+    estimator, written as ARPA; plus the 30th/60th perplexity percentiles (CCNet's
+    head/middle/tail cutoffs) of documents the model was not trained on, saved beside the model.
 
     Trains on `reference` (Parquet/JSONL path, glob or list; e.g. Wikipedia-like or curated
     text), or, when it is null, on this step's input documents. Rows with a `lang` column of
@@ -53,6 +53,24 @@ class TrainLM(GlobalOperator):
     `artifacts/<artifact>/`; a later `perplexity_filter` names it `artifact:<artifact>`.
     Documents pass through unchanged. From Python, call
     `operators.lm.training.train_language_model` instead (`run()` trains into a temporary folder).
+
+    Cutoffs (`cutoff_sample`): `held_out` keeps `holdout_fraction` of the reference (at most
+    `cutoff_documents`, chosen by a seeded hash of the text) out of training and takes the
+    percentiles on it, so a corpus like the reference lands about 30% / 30% / 40% in head /
+    middle / tail; `input` takes them on a sample of this step's input, as CCNet did (the
+    buckets are then relative to this corpus), minus documents also in the reference. `auto`
+    (default): `held_out` with a `reference`, `input` without one.
+
+    An n-gram model nearly memorizes its training text. With `reference: null` the model is
+    trained on the input it then scores: its documents score far lower than new text (with
+    held-out cutoffs a bucket filter in the same run kept 93% of corpus_en news as head). So
+    without a reference the percentiles are taken on the trained input documents themselves
+    (`input`): that input splits 30/30/40, but the cutoffs do not carry over to other text;
+    cutoffs.json marks them `trained_on: true` with a note. Better: give a `reference`.
+    cutoffs.json says which documents were used and warns when they are fewer than 1,000.
+
+    The normalized text, token spool and counts are written to a private folder under the
+    step's work folder and deleted when training ends (success or failure).
     """
 
     name = "train_lm"
@@ -70,7 +88,11 @@ class TrainLM(GlobalOperator):
     estimator: Literal["own", "lmplz", "auto"] = Field(
         "own", description="own estimator, KenLM's lmplz, or lmplz when found")
     binary: bool = Field(False, description="also write KenLM's binary format (needs build_binary)")
-    cutoff_documents: int = Field(10_000, ge=10, description="documents of this step's input sampled for the percentiles")
+    cutoff_sample: Literal["auto", "held_out", "input"] = Field(
+        "auto", description="percentiles on a held-out part of the reference, or on a sample of this step's input "
+                            "(auto: held_out with a reference, input without)")
+    holdout_fraction: float = Field(0.1, gt=0, lt=1, description="part of the reference held out for the percentiles")
+    cutoff_documents: int = Field(10_000, ge=10, description="at most this many documents for the percentiles")
     seed: int = Field(0, description="seed of every sample")
 
     def stages(self) -> list[Stage]:
@@ -88,20 +110,33 @@ class TrainLM(GlobalOperator):
                 yield of_lang(batch, self.lang)
 
     def _train(self, ctx: StageContext) -> None:
-        from operators.lm.training import LMConfig, train_language_model
+        from operators.lm.training import LMConfig, remove_work_folder, train_language_model
 
         config = LMConfig(order=self.order, vocab_size=self.vocab_size, model_type=self.sp_model_type,
                           sp_sentences=self.sp_sentences, estimator=self.estimator, binary=self.binary,
-                          seed=self.seed, lang=self.lang)
-        cutoff_texts = bottom_k_sample(self._input_batches(ctx), self.cutoff_documents, self.seed)
+                          seed=self.seed, lang=self.lang, holdout_fraction=self.holdout_fraction,
+                          cutoff_documents=self.cutoff_documents)
+        cutoff_texts = None
+        sample = self.cutoff_sample
+        if sample == "auto":
+            sample = "held_out" if self.reference is not None else "input"
+        if sample == "input":
+            cutoff_texts = bottom_k_sample(self._input_batches(ctx), self.cutoff_documents, self.seed)
         if self.reference is None:
             texts = (t or "" for b in self._input_batches(ctx) for t in b.column(TEXT).to_pylist())
         else:
             texts = iter_texts(self.reference, self.reference_text_column, self.reference_where, self.lang)
-        report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts,
-                                      workdir=ctx.workdir / "train")
+        # the work files hold the reference text: a killed attempt's are removed before, ours after
+        work = ctx.workdir / "train"
+        remove_work_folder(work)
+        try:
+            report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts, workdir=work,
+                                          cutoff_trained=self.reference is None)
+        finally:
+            remove_work_folder(work)
         ctx.metrics["train_lm:documents"] += report.documents
         ctx.metrics["train_lm:tokens"] += report.tokens
+        ctx.metrics["train_lm:cutoff_documents"] += report.cutoff_documents
 
     def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
         return StepResult(table)

@@ -4,8 +4,12 @@ the n-gram model (own estimator, or lmplz), and percentile cutoffs, all in one f
 A model folder holds:
   sp.model       SentencePiece model (trained on the normalized text)
   lm.arpa        the n-gram model (and lm.binary when KenLM's build_binary made one)
-  cutoffs.json   perplexity percentiles (30th, 60th: CCNet's head/middle/tail) of a sample
+  cutoffs.json   perplexity percentiles (30th, 60th: CCNet's head/middle/tail) of documents the
+                 model was not trained on (see operators/lm/cutoffs.py), and which ones
   model.json     what was trained, how, on how much text
+
+Work files (normalized text, token spool, counts) go to a private temporary folder that is deleted
+when training ends, whether it succeeded or not: they hold the reference text.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from operators.lm.cutoffs import HeldOut, SeenFilter, in_sample_warning, small_sample_warning
 from operators.lm.normalize import document_lines, normalize_lines
 
 SPLIT_BATCH_LINES = 20_000
@@ -43,6 +49,8 @@ class LMConfig:
     lang: str = "en"
     percentiles: tuple[int, ...] = (30, 60)  # CCNet's head / middle / tail cutoffs
     chunk_tokens: int = 4_000_000
+    holdout_fraction: float = 0.1  # of the reference held out for the cutoffs (without a cutoff sample)
+    cutoff_documents: int = 10_000  # at most this many documents for the cutoffs
     sp_threads: int = 1  # more is faster but not bit-identical between runs
 
 
@@ -61,6 +69,10 @@ class TrainReport:
     fallback_discount_orders: list[int] = field(default_factory=list)
     cutoffs: dict[str, float] = field(default_factory=dict)
     cutoff_documents: int = 0
+    cutoff_source: str = ""
+    cutoff_excluded_trained: int = 0  # documents of a cutoff sample dropped: also in the training text
+    cutoff_warning: str | None = None
+    held_out_documents: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -116,12 +128,19 @@ def _read_lines(path: Path, batch: int = SPLIT_BATCH_LINES) -> Iterator[list[str
 
 
 def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | None = None,
-                         cutoff_texts: Iterable[str] | None = None, workdir: Path | None = None) -> TrainReport:
+                         cutoff_texts: Iterable[str] | None = None, workdir: Path | None = None,
+                         cutoff_trained: bool = False) -> TrainReport:
     """Train SentencePiece + an n-gram model on `texts` (documents) into `folder`.
 
-    Cutoffs (percentiles of document perplexity) come from `cutoff_texts`, a sample of the
-    corpus to be filtered, as CCNet computed them; without it, from the first 10,000 training
-    documents (then head/middle/tail are relative to the reference text itself)."""
+    Cutoffs (percentiles of document perplexity) come from documents the model was not trained
+    on: `cutoff_texts`, a sample of the corpus to be filtered, as CCNet computed them (documents
+    whose text is also in `texts` are dropped from it); without it, from a part of `texts` held
+    out from training (`config.holdout_fraction`, at most `config.cutoff_documents`, chosen by a
+    seeded text hash). Fewer than 1,000 such documents give a SmallCutoffSampleWarning.
+    `cutoff_trained`: the cutoff sample is (part of) the training text, on purpose, to bucket that
+    same text; kept whole, marked `trained_on` in cutoffs.json with a note that the cutoffs do not
+    carry over to new text.
+    `workdir`: where the private temporary work folder is made (default: the system's)."""
     import sentencepiece as spm
 
     from operators.lm import kenlm_tools
@@ -133,25 +152,25 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
     config = config or LMConfig()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    own_work = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="train-lm-")) if own_work else Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    # mode 0700, removed in `finally`: nothing of the reference text stays on disk
+    work = Path(tempfile.mkdtemp(prefix="train-lm-", dir=workdir))
     report = TrainReport(folder=str(folder), lang=config.lang, order=config.order, config=asdict(config))
     t0 = time.perf_counter()
+    held_out = seen = None
+    if cutoff_texts is None:
+        held_out = HeldOut(config.holdout_fraction, config.cutoff_documents, config.seed)
+        training_texts = held_out.split(texts)
+    else:
+        seen = SeenFilter(cutoff_texts, config.seed, drop_seen=not cutoff_trained)
+        training_texts = seen.watch(texts)
     try:
         # 1. normalize to a text file, sampling lines for SentencePiece
-        head_docs: list[str] = []
-
-        def keep_head(it: Iterable[str]) -> Iterator[str]:
-            for t in it:
-                if cutoff_texts is None and len(head_docs) < 10_000:
-                    head_docs.append(t or "")
-                yield t or ""
-
         sample: list[str] = []
         normalized = work / "normalized.txt"
         with open(normalized, "w", encoding="utf-8") as sink:
-            _normalized_lines(keep_head(texts), sink, report, sample, random.Random(config.seed), config.sp_sentences)
+            _normalized_lines(training_texts, sink, report, sample, random.Random(config.seed), config.sp_sentences)
         if report.lines == 0:
             raise TrainingError(f"no text to train on: {report.documents} documents, none with any text after "
                                 "normalization")
@@ -215,27 +234,60 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
         if not report.ngrams:
             report.ngrams = _arpa_counts(folder / "lm.arpa")
 
-        # 5. cutoffs from a sample
+        # 5. cutoffs from documents not trained on
         t3 = time.perf_counter()
-        from operators.lm.scoring import PerplexityModel
-
-        scorer = PerplexityModel(folder, with_cutoffs=False)
-        sample_texts = head_docs if cutoff_texts is None else [t or "" for t in cutoff_texts]
-        pp = scorer.perplexity(sample_texts)
-        pp = pp[np.isfinite(pp)]
-        report.cutoff_documents = int(len(pp))
-        if len(pp):
-            report.cutoffs = {str(p): float(np.percentile(pp, p)) for p in config.percentiles}
-        cutoffs = {"percentiles": report.cutoffs, "documents": report.cutoff_documents,
-                   "source": "reference documents" if cutoff_texts is None else "cutoff sample"}
-        _write_json(folder / "cutoffs.json", cutoffs)
+        _write_cutoffs(folder, config, report, held_out, seen)
         report.seconds["cutoffs"] = time.perf_counter() - t3
         report.seconds["total"] = time.perf_counter() - t0
         _write_json(folder / "model.json", asdict(report))
         return report
     finally:
-        if own_work:
-            shutil.rmtree(work, ignore_errors=True)
+        remove_work_folder(work)
+
+
+def remove_work_folder(path: Path) -> None:
+    """Delete a work folder that holds reference text; say so if that fails (without hiding an
+    error already on its way)."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        warnings.warn(f"could not delete {path}, which holds training text: delete it by hand", stacklevel=2)
+
+
+def _write_cutoffs(folder: Path, config: LMConfig, report: TrainReport, held_out: HeldOut | None,
+                   seen: SeenFilter | None) -> None:
+    """Percentiles of the perplexity of the held-out reference documents or of the cutoff
+    sample's documents not in the training text, into cutoffs.json (with where they come from)."""
+    from operators.lm.scoring import PerplexityModel
+
+    if held_out is not None:
+        sample_texts = held_out.texts
+        report.held_out_documents = len(sample_texts)
+        report.cutoff_source = "held-out reference documents"
+    else:
+        assert seen is not None
+        sample_texts = seen.unseen()
+        report.cutoff_excluded_trained = len(seen.sample) - len(sample_texts)
+        report.cutoff_source = "cutoff sample" if seen.drop_seen else "training documents"
+    pp = PerplexityModel(folder, with_cutoffs=False).perplexity(sample_texts)
+    pp = pp[np.isfinite(pp)]
+    report.cutoff_documents = int(len(pp))
+    if len(pp):
+        report.cutoffs = {str(p): float(np.percentile(pp, p)) for p in config.percentiles}
+    trained_on = seen is not None and not seen.drop_seen
+    if trained_on:
+        report.cutoff_warning = in_sample_warning()
+    else:
+        what = ("held-out reference documents (not trained on)" if held_out is not None
+                else "documents of the cutoff sample not in the training text")
+        report.cutoff_warning = small_sample_warning(report.cutoff_documents, what)
+    cutoffs = {"percentiles": report.cutoffs, "documents": report.cutoff_documents, "source": report.cutoff_source,
+               "trained_on": trained_on, "warning": report.cutoff_warning}
+    if held_out is not None:
+        cutoffs["held_out_fraction"] = config.holdout_fraction
+        cutoffs["reference_documents"] = held_out.documents
+    else:
+        cutoffs["excluded_trained"] = report.cutoff_excluded_trained
+    _write_json(folder / "cutoffs.json", cutoffs)
 
 
 def _arpa_counts(path: Path) -> list[int]:

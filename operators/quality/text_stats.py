@@ -135,6 +135,10 @@ class WordRepetitionFilter(RuleFilter):
     Ratio (BigScience ROOTS / Data-Juicer word_repetition_filter): occurrences of word
     `rep_len`-grams that occur more than once, over all word `rep_len`-grams of the document
     (words: the shared splitter, case kept). Defaults: rep_len 10, max 0.5 (Data-Juicer).
+
+    Unlike Data-Juicer, which lower-cases words (and strips digits and symbols from their edges)
+    before counting repeats, case is kept: with rep_len 1, "Yes yes YES yes" has ratio 0.5 here
+    (only "yes" repeats), 1.0 in Data-Juicer.
     """
 
     name = "word_repetition_filter"

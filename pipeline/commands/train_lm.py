@@ -4,10 +4,12 @@ Kneser-Ney n-gram model as ARPA, percentile cutoffs) from reference documents.""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 
 def cmd_train_lm(args: argparse.Namespace) -> int:
+    from operators.lm.cutoffs import SmallCutoffSampleWarning
     from operators.lm.reference import iter_texts, parse_where
     from operators.lm.training import LMConfig, train_language_model
     from pipeline.cli import _fail, out
@@ -19,22 +21,32 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     config = LMConfig(order=args.order, vocab_size=args.vocab_size, model_type=args.model_type,
                       sp_sentences=args.sp_sentences, estimator=args.estimator, binary=args.binary,
-                      seed=args.seed, lang=args.lang)
+                      seed=args.seed, lang=args.lang, holdout_fraction=args.holdout_fraction,
+                      cutoff_documents=args.cutoff_documents)
+    if not 0 < args.holdout_fraction < 1:
+        return _fail(f"--holdout-fraction {args.holdout_fraction}: expected a number between 0 and 1")
     texts = iter_texts(args.input, args.text_column, conditions, args.lang)
     cutoff_texts = None
     if args.cutoff_input:
         sample = iter_texts(args.cutoff_input, args.text_column, cutoff_conditions, args.lang)
         cutoff_texts = [t for _, t in zip(range(args.cutoff_documents), sample)]
     try:
-        report = train_language_model(texts, Path(args.out), config, cutoff_texts=cutoff_texts)
+        with warnings.catch_warnings():  # printed below, from the report
+            warnings.simplefilter("ignore", SmallCutoffSampleWarning)
+            report = train_language_model(texts, Path(args.out), config, cutoff_texts=cutoff_texts)
     except ValueError as exc:  # bad input, a missing column, no text (TrainingError)
         return _fail(str(exc))
-    out.print(f"[green]trained[/] {args.out}: {report.documents:,} documents, {report.lines:,} lines, "
+    held = f" ({report.held_out_documents:,} more held out)" if report.held_out_documents else ""
+    out.print(f"[green]trained[/] {args.out}: {report.documents:,} documents{held}, {report.lines:,} lines, "
               f"{report.tokens:,} tokens, vocabulary {report.vocab_size:,}, n-grams {report.ngrams}, "
               f"estimator {report.estimator}, {report.seconds['total']:.1f} s")
     if report.cutoffs:
+        where = ("held out of the reference, not trained on" if report.cutoff_source.startswith("held-out")
+                 else f"of the cutoff sample ({report.cutoff_excluded_trained:,} dropped: also in the reference)")
         out.print("perplexity cutoffs (" + ", ".join(f"p{k}={v:.1f}" for k, v in report.cutoffs.items())
-                  + f") from {report.cutoff_documents:,} documents")
+                  + f") from {report.cutoff_documents:,} documents {where}", markup=False)
+    if report.cutoff_warning:
+        out.print(f"warning: {report.cutoff_warning}", style="yellow", markup=False)
     return 0
 
 
@@ -43,7 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train-lm", help="train a perplexity model (SentencePiece + n-gram) from reference text",
         description="Normalize reference documents as CCNet does, train a SentencePiece model and an interpolated "
                     "modified Kneser-Ney n-gram model (ARPA, loadable by KenLM), and save perplexity percentiles "
-                    "(30th, 60th) of a sample beside them. Use the folder with the perplexity_filter operator.")
+                    "(30th, 60th) beside them, computed on documents the model was not trained on: a held-out part "
+                    "of the reference by default, or --cutoff-input. Use the folder with the perplexity_filter "
+                    "operator.")
     p.add_argument("input", nargs="+", help="reference documents: Parquet/JSONL files, folders or globs")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--text-column", default="text")
@@ -58,8 +72,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="own estimator (default), KenLM's lmplz, or lmplz when found")
     p.add_argument("--binary", action="store_true", help="also write KenLM's binary format (needs build_binary)")
     p.add_argument("--cutoff-input", nargs="+", default=None,
-                   help="a sample of the corpus to filter, for the percentile cutoffs (default: the reference)")
+                   help="a sample of the corpus to filter, for the percentile cutoffs (default: a held-out part "
+                        "of the reference); documents also in the reference are dropped from it")
     p.add_argument("--cutoff-where", action="append", default=[], metavar="COLUMN=V1,V2")
-    p.add_argument("--cutoff-documents", type=int, default=10_000, help="documents of --cutoff-input to use")
+    p.add_argument("--cutoff-documents", type=int, default=10_000,
+                   help="at most this many documents for the cutoffs (held out, or of --cutoff-input)")
+    p.add_argument("--holdout-fraction", type=float, default=0.1,
+                   help="part of the reference held out of training for the cutoffs (without --cutoff-input)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train_lm)

@@ -8,7 +8,17 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.lm.normalize import CONTROL_CHARS, UNICODE_PUNCT, document_lines, normalize_line, normalize_lines
+from operators.lm.normalize import document_lines, normalize_line, normalize_lines
+
+# CCNet's punctuation map (cc_net/text_normalizer.py), typed here from the source's characters,
+# apart from the implementation's table, so that a wrong entry there fails these tests.
+CCNET_PUNCT = dict(zip(
+    "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►",
+    [",", ".", ",", '"', '"', '"', '"', '"', '"', '"', '"', '"', '"', "'", ":", ":", "?", "!", "(", ")", ";", "-",
+     " - ", ". ", "~", "'", "...", "-", "<", ">", "[", "]", "%", "-"],
+    strict=True))
+# CCNet's non-printing characters: C0 controls and DEL..U+009F
+CCNET_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def ccnet_steps(line: str) -> str:
@@ -19,8 +29,16 @@ def ccnet_steps(line: str) -> str:
     line = line.lower()
     line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
     line = re.sub(r"\d", "0", line)
-    line = "".join(UNICODE_PUNCT.get(c, c) for c in line)
-    return "".join(c for c in line if ord(c) not in CONTROL_CHARS)
+    line = "".join(CCNET_PUNCT.get(c, c) for c in line)
+    return CCNET_CONTROL.sub("", line)
+
+
+def test_every_ccnet_punctuation_mark_by_hand():
+    assert len(CCNET_PUNCT) == 34
+    for char, ascii_form in CCNET_PUNCT.items():
+        expected = "0" if char == "１" else ascii_form  # a digit first: CCNet replaces digits before punctuation
+        assert normalize_line(f"a{char}b") == f"a{expected}b", char
+    assert normalize_line("ｘ】【ｙ") == "ｘ][ｙ" and normalize_line("5％ ► go") == "0% - go"
 
 
 def test_examples():

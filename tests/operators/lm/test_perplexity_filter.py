@@ -200,9 +200,84 @@ def test_train_lm_then_filter_in_a_recipe(tmp_path):
     direct = PerplexityModel(folder).perplexity(kept.column("text").to_pylist())
     assert np.allclose(kept.column("perplexity").to_numpy(), direct)
     assert set(kept.column("perplexity_bucket").to_pylist()) <= {"head", "middle"}
+    # no reference: the cutoffs come from the (trained-on) input, which they split about 30/30/40
+    cutoffs = json.loads((folder / "cutoffs.json").read_text())
+    assert cutoffs["source"] == "training documents" and cutoffs["trained_on"] is True
+    assert kept.num_rows / 364 == pytest.approx(0.6, abs=0.1)
     # same models and output with one worker
     out1 = run(1)
     for name in ("sp.model", "lm.arpa", "cutoffs.json"):
         assert (out1 / "artifacts/lm/en" / name).read_bytes() == (folder / name).read_bytes()
     kept1 = pa.concat_tables([pq.read_table(p) for p in sorted(out1.glob("*.parquet"))], promote_options="default")
     assert kept1.column("id").to_pylist() == kept.column("id").to_pylist()
+
+
+CORPUS_NEWS = ["reuters21578", "bbc_news"]
+
+
+def news_of_shards(first: int, last: int) -> pa.Table:
+    shards = sorted(shared_path("corpus_en").glob("part-*.parquet"))[first:last]
+    table = pa.concat_tables([pq.read_table(p, columns=["id", "text", "source"]) for p in shards])
+    return table.filter(pa.compute.is_in(table["source"], pa.array(CORPUS_NEWS)))
+
+
+def bucket_shares(out: Path) -> dict[str, float]:
+    parts = [pq.read_table(p, columns=["perplexity_bucket"]) for p in sorted(out.glob("*.parquet"))]
+    parts += [pq.read_table(p, columns=["perplexity_bucket"]) for p in sorted(out.glob("rejected/*/*.parquet"))]
+    buckets = pa.concat_tables(parts).column("perplexity_bucket").to_pylist()
+    return {b: buckets.count(b) / len(buckets) for b in ("head", "middle", "tail")}
+
+
+def filter_recipe(corpus: Path, out: Path, steps: list[dict]) -> dict:
+    return {"input": {"path": str(corpus), "text_column": "text", "id_column": "id"},
+            "output": {"path": str(out), "report": False},
+            "executor": {"type": "local", "workers": 1}, "steps": steps}
+
+
+@pytest.mark.slow
+def test_cutoffs_bucket_new_text_of_the_reference_kind_30_30_40(tmp_path):
+    """train-lm without a cutoff sample, then a bucket filter on unseen news of the same sources:
+    the cutoffs come from held-out reference documents, so the shares are about CCNet's 30/30/40
+    (with cutoffs from the training documents: 2% / 2% / 96%)."""
+    from pipeline.cli import main
+    from pipeline.recipe import validate_recipe
+    from pipeline.runner import run_recipe
+
+    shards = sorted(shared_path("corpus_en").glob("part-*.parquet"))
+    model = tmp_path / "model"
+    assert main(["train-lm", str(shards[0]), str(shards[1]), "--where", "source=" + ",".join(CORPUS_NEWS),
+                 "--out", str(model), "--vocab-size", "6000", "--sp-sentences", "10000"]) == 0
+    cutoffs = json.loads((model / "cutoffs.json").read_text())
+    assert cutoffs["source"] == "held-out reference documents" and cutoffs["documents"] == 299
+    new_news = news_of_shards(2, 3)
+    pq.write_table(new_news, tmp_path / "news.parquet")
+    recipe = validate_recipe(filter_recipe(tmp_path / "news.parquet", tmp_path / "out", [
+        {"perplexity_filter": {"model": str(model), "keep_buckets": ["head", "middle"]}}]))
+    result = run_recipe(recipe)
+    shares = bucket_shares(result.out)
+    print(f"bucket shares of {new_news.num_rows} unseen news documents: {shares}")
+    assert shares["head"] == pytest.approx(0.3, abs=0.08) and shares["middle"] == pytest.approx(0.3, abs=0.08)
+    assert shares["tail"] == pytest.approx(0.4, abs=0.08)
+    assert result.kept / new_news.num_rows == pytest.approx(shares["head"] + shares["middle"])
+
+
+@pytest.mark.slow
+def test_train_lm_then_buckets_in_a_recipe_on_corpus_en(tmp_path):
+    """The same in one recipe: train_lm on reference news (shards 0-1), the bucket filter on the
+    input (news of shard 3, never trained on) keeps head + middle, about 60%."""
+    from pipeline.recipe import validate_recipe
+    from pipeline.runner import run_recipe
+
+    shards = sorted(shared_path("corpus_en").glob("part-*.parquet"))
+    corpus = news_of_shards(3, 4)
+    pq.write_table(corpus, tmp_path / "news.parquet")
+    recipe = validate_recipe(filter_recipe(tmp_path / "news.parquet", tmp_path / "out", [
+        {"train_lm": {"artifact": "lm", "reference": [str(shards[0]), str(shards[1])],
+                      "reference_where": {"source": CORPUS_NEWS}, "vocab_size": 6000, "sp_sentences": 10000}},
+        {"perplexity_filter": {"model": "artifact:lm", "keep_buckets": ["head", "middle"]}}]))
+    result = run_recipe(recipe)
+    shares = bucket_shares(result.out)
+    print(f"bucket shares of {corpus.num_rows} news documents of the input: {shares}")
+    assert json.loads((result.out / "artifacts/lm/cutoffs.json").read_text())["source"] == "held-out reference documents"
+    assert shares["head"] == pytest.approx(0.3, abs=0.08) and shares["tail"] == pytest.approx(0.4, abs=0.08)
+    assert result.kept / corpus.num_rows == pytest.approx(0.6, abs=0.1)

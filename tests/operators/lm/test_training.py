@@ -36,7 +36,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_train_lm_command(tmp_path):
+def test_train_lm_command(tmp_path, capsys):
     rows = [{"id": f"n{i}", "text": t, "source": "news"} for i, t in enumerate(news_docs(120))]
     rows += [{"id": f"c{i}", "text": f"lol ok {i} c u l8r", "source": "chat"} for i in range(50)]
     data = write_jsonl(tmp_path / "docs.jsonl", rows)
@@ -44,8 +44,16 @@ def test_train_lm_command(tmp_path):
     assert main(["train-lm", str(data), "--where", "source=news", "--out", str(out), "--order", "3",
                  "--vocab-size", "300"]) == 0
     report = json.loads((out / "model.json").read_text())
-    assert report["documents"] == 120 and report["order"] == 3 and report["tokens"] > 1000
-    assert set(json.loads((out / "cutoffs.json").read_text())["percentiles"]) == {"30", "60"}
+    # 10% of the 120 reference documents held out for the cutoffs, never trained on
+    assert report["documents"] == 108 and report["held_out_documents"] == 12
+    assert report["order"] == 3 and report["tokens"] > 1000
+    cutoffs = json.loads((out / "cutoffs.json").read_text())
+    assert set(cutoffs["percentiles"]) == {"30", "60"}
+    assert cutoffs["source"] == "held-out reference documents" and cutoffs["documents"] == 12
+    assert cutoffs["trained_on"] is False and cutoffs["reference_documents"] == 120
+    assert "only 12 held-out reference documents" in cutoffs["warning"]  # few: said in the metadata...
+    printed = capsys.readouterr().out
+    assert "12 more held out" in printed and "warning: perplexity cutoffs from only 12" in printed  # ...and shown
     model = PerplexityModel(out)
     news, chat = model.perplexity([NEWS[0], "lol ok c u l8r"])
     assert news < chat
@@ -100,7 +108,111 @@ def test_train_lm_step_on_reference_files(tmp_path):
     })
     result = run_recipe(recipe)
     report = json.loads((result.out / "artifacts/lm/model.json").read_text())
-    assert report["documents"] == 60  # the reference rows of kind news, not the corpus
+    # the reference rows of kind news, not the corpus: 54 trained on, 6 held out for the cutoffs
+    assert report["documents"] + report["held_out_documents"] == 60 and report["held_out_documents"] == 6
     cutoffs = json.loads((result.out / "artifacts/lm/cutoffs.json").read_text())
-    assert cutoffs["documents"] == 20 and cutoffs["source"] == "cutoff sample"
+    assert cutoffs["documents"] == 6 and cutoffs["source"] == "held-out reference documents"
     assert result.kept == 35
+
+
+def test_train_lm_step_cutoffs_on_the_input_without_trained_documents(tmp_path):
+    from pipeline.recipe import validate_recipe
+    from pipeline.runner import run_recipe
+
+    reference_texts = [t for i, t in enumerate(news_docs(90)) if i % 3]
+    reference = write_jsonl(tmp_path / "ref.jsonl", [{"id": f"r{i}", "text": t} for i, t in enumerate(reference_texts)])
+    # the corpus repeats 20 reference documents word for word: they must not set the cutoffs
+    corpus_texts = news_docs(30) + [f"zz qq xx {i}" for i in range(5)]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(corpus_texts)])
+    step = {"artifact": "lm", "reference": str(reference), "order": 3, "vocab_size": 300,
+            "cutoff_sample": "input", "cutoff_documents": 35}
+    recipe = validate_recipe({"input": {"path": str(corpus)}, "output": {"path": str(tmp_path / "out"), "report": False},
+                              "steps": [{"train_lm": step}]})
+    result = run_recipe(recipe)
+    cutoffs = json.loads((result.out / "artifacts/lm/cutoffs.json").read_text())
+    assert cutoffs["source"] == "cutoff sample"
+    assert cutoffs["excluded_trained"] == sum(t in set(reference_texts) for t in corpus_texts) == 20
+    assert cutoffs["documents"] == 15
+    assert cutoffs["trained_on"] is False
+    # without a reference, `input` means the training documents themselves, on purpose: marked so
+    del step["reference"], step["cutoff_sample"]  # auto: without a reference, the input
+    recipe = validate_recipe({"input": {"path": str(corpus)}, "output": {"path": str(tmp_path / "o2"), "report": False},
+                              "steps": [{"train_lm": step}]})
+    cutoffs = json.loads((run_recipe(recipe).out / "artifacts/lm/cutoffs.json").read_text())
+    assert cutoffs["source"] == "training documents" and cutoffs["trained_on"] is True
+    assert cutoffs["documents"] == 35 and "do not reuse them elsewhere" in cutoffs["warning"]
+
+
+def test_held_out_part_is_chosen_by_text_hash():
+    from operators.lm.cutoffs import HeldOut
+
+    docs = [f"document number {i}" for i in range(1000)] + ["a duplicated text"] * 3
+
+    def split(texts: list[str], **kw) -> tuple[list[str], list[str]]:
+        held = HeldOut(0.1, kw.get("limit", 10_000), kw.get("seed", 0))
+        trained = list(held.split(texts))
+        return trained, held.texts
+
+    trained, held = split(docs)
+    assert len(held) in (100, 102) and sorted(trained + held) == sorted(docs)  # nothing lost, nothing doubled
+    assert not set(held) & set(trained)  # duplicates stay on one side
+    # the same documents whatever the order; another seed, others
+    trained_r, held_r = split(docs[::-1])
+    assert sorted(held_r) == sorted(held)
+    assert sorted(split(docs, seed=1)[1]) != sorted(held)
+    # at most `limit` held out, the smallest hashes: the same as with no limit, cut
+    trained, held = split(docs[:1000], limit=30)
+    assert len(held) == 30 and sorted(trained) == sorted(set(docs[:1000]) - set(held))
+    assert set(held) < set(split(docs[:1000])[1])
+    assert split(["one"])[1] == [] and len(split(["one", "two"])[1]) == 1
+
+
+def test_small_cutoff_sample_warns(tmp_path):
+    from operators.lm.cutoffs import SmallCutoffSampleWarning
+
+    with pytest.warns(SmallCutoffSampleWarning, match="only 15 held-out reference documents"):
+        report = train_language_model(news_docs(150), tmp_path / "m", LMConfig(order=3, vocab_size=300))
+    assert report.cutoff_warning and report.cutoff_documents == 15
+
+
+SECRET = "zebraquokkapassphrase"  # letters only: CCNet normalization leaves it as it is
+
+
+def files_holding(folder: Path, needle: str) -> list[str]:
+    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def test_train_lm_leaves_no_training_text_on_disk(tmp_path, monkeypatch):
+    """The normalized text and token spool live in a private work folder that is deleted when
+    training ends, after success and after failure; nothing under the output holds the text."""
+    from operators.lm.kenlm_tools import ToolError
+    from pipeline.recipe import validate_recipe
+    from pipeline.runner import run_recipe
+
+    texts = news_docs(80) + [f"My password is {SECRET} and nobody knows it."]
+    reference = write_jsonl(tmp_path / "ref.jsonl", [{"id": f"r{i}", "text": t} for i, t in enumerate(texts)])
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(news_docs(20))])
+
+    def run(out: Path, **step) -> None:
+        recipe = validate_recipe({
+            "input": {"path": str(corpus)}, "output": {"path": str(out), "report": False},
+            "steps": [{"train_lm": {"artifact": "lm", "reference": str(reference), "order": 3, "vocab_size": 300,
+                                    **step}}]})
+        run_recipe(recipe)
+
+    run(tmp_path / "out")
+    assert (tmp_path / "out/artifacts/lm/lm.arpa").exists()
+    assert files_holding(tmp_path / "out", SECRET) == []
+    assert not [p for p in (tmp_path / "out").rglob("*") if "train-lm-" in p.name or p.name == "normalized.txt"]
+
+    # training that fails after normalizing (lmplz asked for, not installed) leaves nothing either
+    monkeypatch.setenv("PATH", str(tmp_path / "nobin"))
+    monkeypatch.setenv("PIPELINE_LMPLZ_CACHE", str(tmp_path / "nocache"))
+    with pytest.raises(Exception, match="lmplz not found"):
+        run(tmp_path / "failed", estimator="lmplz")
+    assert files_holding(tmp_path / "failed", SECRET) == []
+    # the library function as well, with a work folder given
+    with pytest.raises(ToolError):
+        train_language_model(texts, tmp_path / "m", LMConfig(order=3, vocab_size=300, estimator="lmplz"),
+                             workdir=tmp_path / "work")
+    assert list((tmp_path / "work").iterdir()) == []

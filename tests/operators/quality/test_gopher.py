@@ -82,7 +82,13 @@ def test_gopher_quality_thresholds_and_params():
     assert th["gopher_mean_word_length"] == (3, 10)
     assert th["gopher_alpha_words_frac"] == (0.8, None)
     assert th["gopher_stop_word_count"] == (2, None)
-    assert "Rae et al. 2021" in (GopherQualityFilter.__doc__ or "")
+    # Gopher (Rae et al. 2021, appendix A): fewer than 50 or more than 100,000 words is removed,
+    # exactly 50 is kept; mean word length outside [3, 10] is removed, 3 and 10 are kept
+    prose = "the house with a garden " * 10  # 50 words, mean length 3.4, stop words, all alphabetic
+    assert reasons(f, [prose, prose.rsplit(" ", 2)[0]]) == [None, "gopher_quality:word_count"]
+    assert reasons(f, ["the and for " * 20, "with abcdefghijklmnop " * 25]) == [None, None]  # means 3.0, 10.0
+    assert reasons(f, ["with abcdefghijklmnopq " * 25]) == ["gopher_quality:mean_word_length"]  # mean 10.5
+    assert reasons(f, ["an be " * 30]) == ["gopher_quality:mean_word_length"]  # mean 2.0
 
 
 def test_gopher_repetition_lines_and_paragraphs_by_hand():

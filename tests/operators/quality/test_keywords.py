@@ -3,11 +3,16 @@ per-language lists, user files."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
+
 import pyarrow as pa
 import pytest
 
 from operators.quality import wordlists
 from operators.quality.keywords import FlaggedWordsFilter, KeywordList, StopwordsFilter
+from tests.conftest import shared_path
 
 
 def run_stats(op, texts, langs=None):
@@ -66,8 +71,8 @@ def test_user_list_file(tmp_path):
 
 
 def test_keyword_list_normalizes_entries_like_documents():
-    kl = KeywordList.from_entries(["Hello", "  two  words ", "(x)", "東京", "...", ""])
-    assert kl.words == {"hello", "x"}
+    kl = KeywordList.from_entries(["Hello", "  two  words ", "(x)", "東京", "...", "", "'s", "N’T", "l’"])
+    assert kl.words == {"hello", "x", "'s", "n't", "l'"}  # clitics keep their apostrophe
     assert kl.phrases == {2: {"two words"}}
     assert kl.substrings == ["東京"]
 
@@ -84,3 +89,53 @@ def test_stopwords_ratio_per_language():
     assert ratios[3] > 0
     assert reasons == [None, None, "stopwords:ratio", None]
     assert f.stat_thresholds() == {"stopwords_ratio": (0.3, None)}
+
+
+def test_stop_words_with_apostrophes():
+    f = StopwordsFilter()
+    texts = ["it's don't I'm we're they've", "it’s don’t I’m we’re they’ve",  # curly apostrophes too
+             "John's car isn't red", "s d m ll ve", "c'est qu'il l'homme"]
+    t, _ = run_stats(f, texts, ["en", "en", "en", "en", "fr"])
+    ratios = t.column("stopwords_ratio").to_pylist()
+    assert ratios[:2] == [1.0, 1.0]
+    assert ratios[2] == pytest.approx(1 / 4)  # isn't (is + n't); John's is not a stop word
+    assert ratios[3] == 0.0  # the clitics alone are no longer the words s, d, m, ll, ve
+    assert ratios[4] == pytest.approx(2 / 3)  # c'est, qu'il; l'homme is not (homme is no stop word)
+
+
+def test_flagged_words_in_a_word_with_an_apostrophe():
+    t, _ = run_stats(FlaggedWordsFilter(), ["Quel fils d'enculé.", "C'est l'été."], ["fr", "fr"])
+    assert t.column("flagged_words_count").to_pylist() == [1, 0]
+
+
+def udhr_sentences(tag: str) -> list[str]:
+    with gzip.open(shared_path("langid/udhr2_paragraphs.jsonl.gz"), "rt", encoding="utf-8") as f:
+        paragraphs = [r["text"] for r in map(json.loads, f) if r["lang_tag"] == tag]
+    return [s for p in paragraphs for s in re.split(r"(?<=[。！？；])", p) if s.strip()]
+
+
+def test_chinese_and_japanese_everyday_text_is_not_flagged():
+    """UDHR sentences (everyday, formal text): at most 0.5% removed at the default (2.5% before:
+    single characters such as 干 in 干涉 "interfere", 私 in 私生活 "private life", and common words
+    such as 國家 "nation", 奴隷 "slavery" matched as substrings)."""
+    f = FlaggedWordsFilter()
+    removed = total = 0
+    for tag, lang in (("cmn_hans", "zh"), ("cmn_hant", "zh"), ("jpn", "ja")):
+        sentences = udhr_sentences(tag)
+        assert len(sentences) > 100
+        _, reasons = run_stats(f, sentences, [lang] * len(sentences))
+        removed += sum(r is not None for r in reasons)
+        total += len(sentences)
+    print(f"flagged_words_filter on UDHR zh/ja: {removed} of {total} sentences removed")
+    assert removed / total <= 0.005
+
+
+def test_chinese_and_japanese_flagged_terms_still_found():
+    f = FlaggedWordsFilter()
+    texts = ["你这个傻逼，操你妈。", "他在比赛中干涉了裁判。", "操！", "強姦は犯罪です。", "女王の国", "女"]
+    t, _ = run_stats(f, texts, ["zh", "zh", "zh", "ja", "ja", "ja"])
+    counts = t.column("flagged_words_count").to_pylist()
+    assert counts[0] >= 2  # multi-character terms match inside running text
+    assert counts[1] == 0  # 比 and 干 inside words are not the flagged single characters
+    assert counts[2] == 1  # a flagged single character standing alone still counts
+    assert counts[3] >= 1 and counts[4] == 0 and counts[5] == 1

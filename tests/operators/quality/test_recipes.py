@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from operators import registry
 from pipeline.recipe import load_recipe
@@ -36,7 +37,14 @@ def test_configs_validate(name):
     shared_path("corpus_en")
     recipe = load_recipe(ROOT / "configs" / name)
     assert recipe.input.path == "../shared/data/corpus_en/part-*.parquet"
-    assert all(step is not None for step in recipe.build_steps())
+    # every step of the file becomes its operator, in order, with the parameters written there
+    written = yaml.safe_load((ROOT / "configs" / name).read_text())["steps"]
+    ops = recipe.build_steps()
+    assert [op.name for op in ops] == [next(iter(step)) for step in written]
+    for op, step in zip(ops, written):
+        dumped = op.model_dump()
+        for key, value in (next(iter(step.values())) or {}).items():
+            assert dumped[key] == value, f"{name}: {op.name}.{key}"
 
 
 def test_fineweb_like_runs_end_to_end(tmp_path: Path):
@@ -69,12 +77,31 @@ def test_fineweb_like_runs_end_to_end(tmp_path: Path):
     assert steps[0]["documents_in"] == 6 and sum(sum(s["removed"].values()) for s in steps) == 5
 
 
-def test_ops_show_thresholds_and_sources():
-    for name, needle in [("gopher_quality_filter", "Rae et al. 2021"), ("gopher_repetition_filter", "Table A1"),
-                         ("c4_line_cleaner", "Raffel et al. 2020"), ("c4_quality_filter", "TFDS"),
-                         ("fineweb_quality_filter", "2406.17557"), ("language_filter", "FineWeb"),
-                         ("flagged_words_filter", "Data-Juicer"), ("stopwords_filter", "Data-Juicer"),
-                         ("char_repetition_filter", "Data-Juicer")]:
-        info = registry.describe(registry.get(name))
-        assert needle in info["doc"], name
-        assert all(p["description"] for p in info["params"]), name
+# Published thresholds (the source each docstring cites) and the operators' defaults must agree.
+PUBLISHED = [
+    ("gopher_quality_filter", "Rae et al. 2021", {
+        "min_words": 50, "max_words": 100_000, "min_mean_word_length": 3, "max_mean_word_length": 10,
+        "max_hash_ratio": 0.1, "max_ellipsis_ratio": 0.1, "max_bullet_lines_frac": 0.9,
+        "max_ellipsis_lines_frac": 0.3, "min_alpha_words_frac": 0.8, "min_stop_words": 2,
+        "stop_words": ["the", "be", "to", "of", "and", "that", "have", "with"]}),
+    ("gopher_repetition_filter", "Table A1", {
+        "max_dup_line_frac": 0.3, "max_dup_para_frac": 0.3, "max_dup_line_char_frac": 0.2,
+        "max_dup_para_char_frac": 0.2, "max_top_2gram_char_frac": 0.2, "max_top_3gram_char_frac": 0.18,
+        "max_top_4gram_char_frac": 0.16, "max_dup_5gram_char_frac": 0.15, "max_dup_6gram_char_frac": 0.14,
+        "max_dup_7gram_char_frac": 0.13, "max_dup_8gram_char_frac": 0.12, "max_dup_9gram_char_frac": 0.11,
+        "max_dup_10gram_char_frac": 0.1}),
+    ("fineweb_quality_filter", "2406.17557", {"min_line_punct_ratio": 0.12, "max_short_line_frac": 0.67,
+                                              "short_line_length": 30}),
+    ("language_filter", "FineWeb", {"min_score": 0.65}),
+    ("flagged_words_filter", "Data-Juicer", {"max_ratio": 0.045}),
+    ("stopwords_filter", "Data-Juicer", {"min_ratio": 0.3}),
+]
+
+
+@pytest.mark.parametrize(("name", "source", "values"), PUBLISHED, ids=[p[0] for p in PUBLISHED])
+def test_defaults_are_the_published_thresholds(name, source, values):
+    info = registry.describe(registry.get(name))
+    defaults = {p["name"]: p["default"] for p in info["params"]}
+    assert {k: defaults[k] for k in values} == values
+    assert source in info["doc"]  # and the docstring says where they come from
+    assert all(p["description"] for p in info["params"])

@@ -428,20 +428,62 @@ def test_minhash_dedup_same_output_as_local(ray_cluster: RayCluster, tmp_path: P
     assert {r["id"].split("-")[0] for r in removed} >= {"s1", "s2", "s3"}
 
 
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
 def test_docker_files_run_the_tested_entrypoint() -> None:
     """No Docker engine here: the fixture above runs docker/ray-node.sh as the compose services
-    do; this keeps the image and the compose file from drifting away from it."""
-    import yaml
+    do. This parses the image and the compose file and checks that they fit together: the
+    entrypoint is that script, copied onto PATH and executable; the image's Python is one the
+    project supports; the roles and the head's port the services pass are the ones the script
+    takes; the extras installed exist."""
+    import json as json_module
+    import tomllib
 
-    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert 'ENTRYPOINT ["ray-node.sh"]' in dockerfile and "COPY docker/ray-node.sh /usr/local/bin/" in dockerfile
-    for line in dockerfile.splitlines():  # every file the image copies exists
-        if line.startswith("COPY "):
-            assert all((ROOT / src).exists() for src in line.split()[1:-1]), line
-    assert not any(word in dockerfile for word in ("wget", "curl", "huggingface-cli", "snapshot_download"))
+    import yaml
+    from packaging.specifiers import SpecifierSet
+
+    steps = dockerfile_instructions(ROOT / "docker" / "Dockerfile")
+    args = {k: [a for kk, a in steps if kk == k] for k in {k for k, _ in steps}}
+    python = re.fullmatch(r"python:(\d+\.\d+)[-\w.]*", args["FROM"][0])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert python and python.group(1) + ".0" in SpecifierSet(project["requires-python"]), args["FROM"]
+    for copy in args["COPY"]:  # every file the image copies exists
+        assert all((ROOT / src).exists() for src in copy.split()[:-1]), copy
+    entrypoint = json_module.loads(args["ENTRYPOINT"][0])
+    program = entrypoint[0]
+    copied = [c.split() for c in args["COPY"] if c.split()[-1].rstrip("/").endswith(("/usr/local/bin", program))]
+    assert len(copied) == 1 and Path(copied[0][0]).name == program, args["COPY"]
+    script = ROOT / copied[0][0]
+    assert script == NODE_SCRIPT
+    assert os.access(script, os.X_OK) or any(f"chmod +x /usr/local/bin/{program}" in r for r in args["RUN"])
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    roles = set(re.findall(r"^\s+(\w+)\)$", text, re.M))
+    port = re.search(r"RAY_PORT:-(\d+)", text).group(1)
+    assert roles == {"head", "worker"}
+    assert json_module.loads(args["CMD"][0])[0] in roles
     services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
-    assert services["head"]["command"] == ["head"]
-    assert services["worker"]["command"] == ["worker", "head:6379"]
-    assert all(s["volumes"] == ["${PIPELINE_DATA:-./data}:/data"] for s in services.values())
-    script = NODE_SCRIPT.read_text()
-    assert "ray start --head --block" in script and "ray start --block" in script
+    for name, service in services.items():
+        role, *rest = service["command"]
+        assert role in roles, name
+        if role == "worker":
+            assert rest[0] == f"{services_head(services)}:{port}", name
+    extras = set().union(*(re.findall(r"\.\[([\w,]+)\]", r) for r in args["RUN"]))
+    assert extras and {e for group in extras for e in group.split(",")} <= set(project["optional-dependencies"])
+    assert not any(word in " ".join(args["RUN"]) for word in ("wget", "curl", "huggingface-cli", "snapshot_download"))
+
+
+def services_head(services: dict[str, Any]) -> str:
+    """The compose service running the head role (its name is its host name)."""
+    (name,) = [n for n, s in services.items() if s["command"][0] == "head"]
+    return services[name].get("hostname", name)
