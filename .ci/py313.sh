@@ -37,7 +37,7 @@ echo "py313 demo: $kept313 kept (3.11: $kept311)"
 [ "$kept311" = "$kept313" ] || { echo "py313: the demo keeps $kept313 documents on 3.13, $kept311 on 3.11" >&2; exit 1; }
 
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" \
-  tests/test_recipe.py tests/test_runner.py tests/test_splitting.py tests/test_quality_keywords.py \
-  tests/test_quality_gopher.py tests/test_lm_normalize.py tests/test_lm_training.py tests/test_dedup_minhash.py \
-  tests/test_cli_ops.py
+  tests/pipeline/test_recipe.py tests/pipeline/test_runner.py tests/operators/text/test_splitting.py \
+  tests/operators/quality/test_keywords.py tests/operators/quality/test_gopher.py tests/operators/lm/test_normalize.py \
+  tests/operators/lm/test_training.py tests/operators/dedup/test_minhash.py tests/pipeline/test_cli_ops.py
 echo "py313: $(( $(date +%s) - start )) s in all"
