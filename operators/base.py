@@ -156,6 +156,7 @@ class Mapper(Operator):
     """Rewrites text or adds columns; keeps every row."""
 
     kind: ClassVar[str] = "mapper"
+    reasons: ClassVar[tuple[str, ...] | None] = ()  # keeps every row
 
     def process(self, table: pa.Table) -> pa.Table:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -117,6 +117,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
             default = "required" if p["required"] else repr(p["default"])
             table.add_row(*(Text(str(v)) for v in (p["name"], p["type"], default, p["description"])))
         out.print(table)
+        reasons = info.get("reasons")
+        out.print(Text("reasons: " + (", ".join(reasons) if reasons else "none (removes no document)" if reasons == []
+                                      else "not declared")), highlight=False)
         return 0
     infos = [registry.describe(registry.get(n)) for n in registry.names()]
     if args.json:

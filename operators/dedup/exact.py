@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -106,6 +107,7 @@ class ExactDedup(GlobalOperator):
     """
 
     name = "exact_dedup"
+    reasons: ClassVar[tuple[str, ...]] = ('exact_dedup:duplicate', 'exact_dedup:in_index')
     lowercase: bool = Field(False, description="compare case-insensitively")
     partitions: int = Field(16, ge=1, le=4096, description="hash partitions for the global stage")
     keep_column: str | None = Field(None, description="keep the copy with the highest value of this column; null: the first")

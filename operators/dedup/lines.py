@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,6 +65,7 @@ class LineDedup(GlobalOperator):
     """
 
     name = "line_dedup"
+    reasons: ClassVar[tuple[str, ...]] = ('line_dedup:all_lines_duplicate',)
     min_line_chars: int = Field(1, ge=1, description="lines shorter than this after normalization are never removed")
     lowercase: bool = Field(True, description="compare lowercased lines")
     digits_to_zero: bool = Field(True, description="treat every digit as 0")

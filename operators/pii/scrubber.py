@@ -143,6 +143,7 @@ class PIIScrubber(Mapper):
     """
 
     name = "pii_scrubber"
+    reasons: ClassVar[tuple[str, ...]] = ('pii_scrubber:too_many_pii',)
     resources: ClassVar[Resources] = Resources(cpus=1.0, memory_gb=0.5)
 
     entities: list[PatternEntity] = Field(default_factory=lambda: list(DEFAULT_ENTITIES),

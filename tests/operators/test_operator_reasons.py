@@ -83,7 +83,9 @@ def table() -> pa.Table:
 def lm_folder(table, tmp_path_factory) -> Path:
     english = [t for t, lang in zip(table.column("text").to_pylist(), table.column("lang").to_pylist()) if lang == "en"]
     folder = tmp_path_factory.mktemp("lm") / "en"
-    train_language_model(english, folder, LMConfig(order=3, vocab_size=500, sp_sentences=5000), cutoff_texts=english)
+    # buckets of the training text itself: enough here, where only the reasons given are checked
+    train_language_model(english, folder, LMConfig(order=3, vocab_size=500, sp_sentences=5000), cutoff_texts=english,
+                         cutoff_trained=True)
     return folder
 
 

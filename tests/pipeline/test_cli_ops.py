@@ -37,3 +37,13 @@ def test_brackets_survive_in_help_and_summary(wide, capsys):
     listing = squash(capsys.readouterr().out)
     for name in registry.names():
         assert squash(registry.describe(registry.get(name))["summary"]) in listing, name
+
+
+def test_help_lists_every_reason_an_operator_gives(wide, capsys):
+    assert cli.main(["ops", "gopher_quality_filter"]) == 0
+    shown = capsys.readouterr().out
+    assert "gopher_quality:too_few_words" in shown and "gopher_quality:too_many_words" in shown
+    assert cli.main(["ops", "exact_dedup"]) == 0
+    assert "reasons: exact_dedup:duplicate, exact_dedup:in_index" in capsys.readouterr().out
+    assert cli.main(["ops", "normalize_text"]) == 0
+    assert "reasons: none (removes no document)" in capsys.readouterr().out
