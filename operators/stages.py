@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -45,10 +45,18 @@ class StageContext:
     shards: Callable[[], Iterator[ShardInput]] | None = None
     metrics: Counter = field(default_factory=Counter)
     artifacts: Path | None = None  # where trained artifacts go (the run's output/artifacts)
+    # (paths, text column) -> (file, batch) pairs: the executor's readers, for files a step names
+    read_files: Callable[[str | list[str], str], Iterator[tuple[str, Any]]] | None = None
 
     @property
     def num_shards(self) -> int:
         return len(self.shard_names)
+
+    def iter_files(self, paths: str | list[str], text_column: str = "text") -> Iterator[tuple[str, Any]]:
+        """Documents of files a step names (a reference corpus), read as the run's input is."""
+        if self.read_files is None:
+            raise RuntimeError("this stage cannot read files: run it through the pipeline (pipeline.run or a recipe)")
+        return self.read_files(paths, text_column)
 
     def iter_shards(self) -> Iterator[ShardInput]:
         if self.shards is None:

@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     import pipeline.commands as commands
 
     for info in pkgutil.iter_modules(commands.__path__):
+        if info.name.startswith("_"):  # shared helpers of the commands, not commands
+            continue
         module = importlib.import_module(f"pipeline.commands.{info.name}")
         module.add_parser(sub)
     return parser

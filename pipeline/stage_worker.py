@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from operators.base import GlobalOperator, ShardInput, StageContext
 from pipeline.errors import StepError
+from pipeline.io.documents import read_documents
 from pipeline.io.readers import InputError, Shard, read_shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
@@ -33,7 +34,8 @@ class StageTask:
 
 
 def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
-    ctx = StageContext(workdir=layout.step_dir(step, op) / "data", shard_names=shard_names, artifacts=layout.artifacts)
+    ctx = StageContext(workdir=layout.step_dir(step, op) / "data", shard_names=shard_names, artifacts=layout.artifacts,
+                       read_files=read_documents)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     return ctx
 

@@ -7,7 +7,6 @@ column. Values are written as float32 (what KenLM stores), shortest round-trip f
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.lm.kneser_ney import Estimate
+from storage import files
 
 _EMPTY, _NEWLINE, _SPACE, _TAB = (pa.scalar(x, pa.large_string()) for x in ("", "\n", " ", "\t"))
 
@@ -37,10 +37,8 @@ def _write_lines(f, lines: pa.Array) -> None:
 
 def write_arpa(model: Estimate, vocab: list[str], path: Path, batch: int = 2_000_000) -> None:
     """Write the model as ARPA. `vocab[i]` is the text of spool word id i."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     words_text = pa.array([vocab[int(w)] for w in model.words], pa.large_string())
-    with open(tmp, "wb") as f:
+    with files.AtomicFile(path) as f:
         f.write(b"\\data\\\n")
         for n, count in enumerate(model.counts(), start=1):
             f.write(f"ngram {n}={count}\n".encode())
@@ -58,7 +56,6 @@ def write_arpa(model: Estimate, vocab: list[str], path: Path, batch: int = 2_000
                     cols.append(_numbers(model.log_backoff[n - 1][lo:hi]))
                 _write_lines(f, pc.binary_join_element_wise(*cols, _TAB))
         f.write(b"\n\\end\\\n")
-    os.replace(tmp, path)
 
 
 def read_arpa(path: Path) -> dict[int, dict[str, tuple[float, float]]]:

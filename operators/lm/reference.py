@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,25 +49,11 @@ def where(batch: pa.Table, conditions: dict[str, list[str]] | None, where_from: 
     return batch
 
 
-def iter_texts(paths: str | list[str], text_column: str = "text", conditions: dict[str, list[str]] | None = None,
-               lang: str | None = None, batch_size: int = 1000) -> Iterator[str]:
-    """Texts of the documents under `paths` (Parquet/JSONL, local or s3), filtered."""
-    from pipeline.io.readers import list_shards, read_shard
-    from pipeline.recipe import InputSpec
-
-    spec = InputSpec(path=paths, text_column=text_column, batch_size=batch_size)
-    for shard in list_shards(spec):
-        for batch in read_shard(shard, spec):
-            batch = where(of_lang(batch, lang), conditions, shard.path)
-            yield from (t or "" for t in batch.column(TEXT).to_pylist())
+def iter_texts(files: Iterable[tuple[str, pa.Table]], conditions: dict[str, list[str]] | None = None,
+               lang: str | None = None) -> Iterator[str]:
+    """Texts of (file, batch) pairs read by the executor's readers, filtered."""
+    for path, batch in files:
+        batch = where(of_lang(batch, lang), conditions, path)
+        yield from (t or "" for t in batch.column(TEXT).to_pylist())
 
 
-def parse_where(items: list[str]) -> dict[str, list[str]]:
-    """['source=bbc_news,wikitext2', 'lang=en'] -> {'source': ['bbc_news', 'wikitext2'], 'lang': ['en']}."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        column, sep, values = item.partition("=")
-        if not sep or not column or not values:
-            raise ValueError(f"--where {item!r}: expected COLUMN=VALUE[,VALUE...]")
-        out.setdefault(column.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
-    return out

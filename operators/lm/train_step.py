@@ -125,7 +125,8 @@ class TrainLM(GlobalOperator):
         if self.reference is None:
             texts = (t or "" for b in self._input_batches(ctx) for t in b.column(TEXT).to_pylist())
         else:
-            texts = iter_texts(self.reference, self.reference_text_column, self.reference_where, self.lang)
+            texts = iter_texts(ctx.iter_files(self.reference, self.reference_text_column), self.reference_where,
+                               self.lang)
         # the work files hold the reference text: a killed attempt's are removed before, ours after
         work = ctx.workdir / "train"
         remove_work_folder(work)

@@ -15,7 +15,6 @@ when training ends, whether it succeeded or not: they hold the reference text.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from operators.lm.cutoffs import HeldOut, SeenFilter, in_sample_warning, small_sample_warning
 from operators.lm.normalize import document_lines, normalize_lines
+from storage import files
 
 SPLIT_BATCH_LINES = 20_000
 
@@ -144,10 +144,7 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
     import sentencepiece as spm
 
     from operators.lm import kenlm_tools
-    from operators.lm.arpa import write_arpa
-    from operators.lm.kneser_ney import estimate
     from operators.lm.sentencepiece_train import train_sentencepiece
-    from operators.lm.spool import TokenSpool, flat_from_lists
 
     config = config or LMConfig()
     folder = Path(folder)
@@ -186,51 +183,17 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
         report.vocab_size = sp.get_piece_size()
         report.seconds["sentencepiece"] = time.perf_counter() - t1
 
-        # 3. encode, then estimate
+        # 3. encode, then estimate, straight into the folder (each file written whole or not at all)
         t2 = time.perf_counter()
-        estimator = config.estimator
-        if estimator == "auto":
-            estimator = "lmplz" if kenlm_tools.find_tool("lmplz") else "own"
-        report.estimator = estimator
-        arpa_tmp = work / "lm.arpa"
-        vocab = ["<unk>", "<s>", "</s>", *(sp.id_to_piece(i) for i in range(3, sp.get_piece_size()))]
-        if estimator == "lmplz":
-            pieces_txt = work / "pieces.txt"
-            with open(pieces_txt, "w", encoding="utf-8") as out:
-                for lines in _read_lines(normalized):
-                    for ids in sp.encode(lines, out_type=int):
-                        words = [vocab[i] for i in ids if i]  # unknown pieces dropped, as below
-                        report.tokens += len(words)
-                        out.write(" ".join(words))
-                        out.write("\n")
-            kenlm_tools.run_lmplz(pieces_txt, arpa_tmp, config.order, work)
-        else:
-            spool = TokenSpool(work / "spool", chunk_tokens=config.chunk_tokens)
-            for lines in _read_lines(normalized):
-                flat, lengths = flat_from_lists(sp.encode(lines, out_type=int))
-                # SentencePiece's unknown piece (id 0) is no word; dropped like lmplz --skip_symbols
-                if (flat == 0).any():
-                    keep = flat != 0
-                    sentence = np.repeat(np.arange(len(lengths)), lengths)
-                    lengths = np.bincount(sentence[keep], minlength=len(lengths))
-                    flat = flat[keep]
-                spool.add(flat, lengths)
-            spool.close()
-            report.tokens = spool.tokens
-            model = estimate(spool, config.order, work / "count")
-            write_arpa(model, vocab, arpa_tmp)
-            report.ngrams = model.counts()
-            report.order = model.order
-            report.discounts = [list(d.d[1:]) for d in model.discounts]
-            report.fallback_discount_orders = [n + 1 for n, d in enumerate(model.discounts) if d.fallback]
-            spool.cleanup()
+        _estimate(config, sp, normalized, work, report, folder / "lm.arpa")
         report.seconds["estimate"] = time.perf_counter() - t2
 
-        # 4. move into place; binary if asked
-        shutil.copyfile(sp_path, folder / "sp.model")
-        shutil.move(arpa_tmp, folder / "lm.arpa")
+        # 4. the SentencePiece model beside it; binary if asked
+        with files.staging_file(folder / "sp.model") as sp_copy:
+            shutil.copyfile(sp_path, sp_copy)
         if config.binary:
-            kenlm_tools.run_build_binary(folder / "lm.arpa", folder / "lm.binary")
+            with files.staging_file(folder / "lm.binary") as binary:
+                kenlm_tools.run_build_binary(folder / "lm.arpa", binary)
         if not report.ngrams:
             report.ngrams = _arpa_counts(folder / "lm.arpa")
 
@@ -243,6 +206,52 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
         return report
     finally:
         remove_work_folder(work)
+
+
+def _estimate(config: LMConfig, sp: Any, normalized: Path, work: Path, report: TrainReport, arpa: Path) -> None:
+    """Encode the normalized text with SentencePiece and estimate the n-gram model into `arpa`
+    (lmplz when asked or found, else the project's own estimator)."""
+    from operators.lm import kenlm_tools
+    from operators.lm.arpa import write_arpa
+    from operators.lm.kneser_ney import estimate
+    from operators.lm.spool import TokenSpool, flat_from_lists
+
+    estimator = config.estimator
+    if estimator == "auto":
+        estimator = "lmplz" if kenlm_tools.find_tool("lmplz") else "own"
+    report.estimator = estimator
+    vocab = ["<unk>", "<s>", "</s>", *(sp.id_to_piece(i) for i in range(3, sp.get_piece_size()))]
+    if estimator == "lmplz":
+        pieces_txt = work / "pieces.txt"
+        with open(pieces_txt, "w", encoding="utf-8") as out:
+            for lines in _read_lines(normalized):
+                for ids in sp.encode(lines, out_type=int):
+                    words = [vocab[i] for i in ids if i]  # unknown pieces dropped, as below
+                    report.tokens += len(words)
+                    out.write(" ".join(words))
+                    out.write("\n")
+        with files.staging_file(arpa) as arpa_tmp:
+            kenlm_tools.run_lmplz(pieces_txt, arpa_tmp, config.order, work)
+        return
+    spool = TokenSpool(work / "spool", chunk_tokens=config.chunk_tokens)
+    for lines in _read_lines(normalized):
+        flat, lengths = flat_from_lists(sp.encode(lines, out_type=int))
+        # SentencePiece's unknown piece (id 0) is no word; dropped like lmplz --skip_symbols
+        if (flat == 0).any():
+            keep = flat != 0
+            sentence = np.repeat(np.arange(len(lengths)), lengths)
+            lengths = np.bincount(sentence[keep], minlength=len(lengths))
+            flat = flat[keep]
+        spool.add(flat, lengths)
+    spool.close()
+    report.tokens = spool.tokens
+    model = estimate(spool, config.order, work / "count")
+    write_arpa(model, vocab, arpa)
+    report.ngrams = model.counts()
+    report.order = model.order
+    report.discounts = [list(d.d[1:]) for d in model.discounts]
+    report.fallback_discount_orders = [n + 1 for n, d in enumerate(model.discounts) if d.fallback]
+    spool.cleanup()
 
 
 def remove_work_folder(path: Path) -> None:
@@ -302,6 +311,4 @@ def _arpa_counts(path: Path) -> list[int]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    files.write_text(path, json.dumps(data, indent=2, sort_keys=True))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 def cmd_train_lm(args: argparse.Namespace) -> int:
     from operators.lm.cutoffs import SmallCutoffSampleWarning
-    from operators.lm.reference import iter_texts, parse_where
     from operators.lm.training import LMConfig, train_language_model
     from pipeline.cli import _fail, out
+    from pipeline.commands._reference_texts import file_texts, parse_where
 
     try:
         conditions = parse_where(args.where)
@@ -25,10 +25,10 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
                       cutoff_documents=args.cutoff_documents)
     if not 0 < args.holdout_fraction < 1:
         return _fail(f"--holdout-fraction {args.holdout_fraction}: expected a number between 0 and 1")
-    texts = iter_texts(args.input, args.text_column, conditions, args.lang)
+    texts = file_texts(args.input, args.text_column, conditions, args.lang)
     cutoff_texts = None
     if args.cutoff_input:
-        sample = iter_texts(args.cutoff_input, args.text_column, cutoff_conditions, args.lang)
+        sample = file_texts(args.cutoff_input, args.text_column, cutoff_conditions, args.lang)
         cutoff_texts = [t for _, t in zip(range(args.cutoff_documents), sample)]
     try:
         with warnings.catch_warnings():  # printed below, from the report

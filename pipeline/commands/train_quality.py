@@ -9,8 +9,8 @@ from pathlib import Path
 
 def cmd_train_quality(args: argparse.Namespace) -> int:
     from operators.classifier.training import QualityConfig, train_quality_classifier
-    from operators.lm.reference import iter_texts, parse_where
     from pipeline.cli import _fail, out
+    from pipeline.commands._reference_texts import file_texts, parse_where
 
     try:
         pos_where, neg_where = parse_where(args.positive_where), parse_where(args.negative_where)
@@ -18,7 +18,7 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     def take(paths: list[str], where: dict[str, list[str]]) -> list[str]:
-        texts = iter_texts(paths, args.text_column, where)
+        texts = file_texts(paths, args.text_column, where)
         return [t for _, t in zip(range(args.max_documents), texts)] if args.max_documents else list(texts)
 
     config = QualityConfig(epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim,

@@ -7,7 +7,7 @@ import pytest
 from pipeline.recipe import RecipeError, apply_overrides, load_recipe
 from tests.conftest import ROOT
 from tests.core_helpers import recipe_dict, write_parquet_shards, write_recipe
-from tests.test_bad_input import cli
+from tests.pipeline.io.test_bad_input import cli
 
 
 @pytest.fixture

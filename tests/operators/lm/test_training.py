@@ -14,7 +14,7 @@ from operators.lm.kenlm_tools import find_tool
 from operators.lm.scoring import PerplexityModel
 from operators.lm.training import LMConfig, train_language_model
 from pipeline.cli import main
-from tests.test_lm_estimator import lmplz  # noqa: F401  (fixture)
+from tests.operators.lm.test_estimator import lmplz  # noqa: F401  (fixture)
 
 NEWS = [
     "The central bank raised its key interest rate by a quarter point on Tuesday.",

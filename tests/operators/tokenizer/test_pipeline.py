@@ -16,7 +16,7 @@ from operators.tokenizer.train import train_on_texts
 from pipeline.cli import main
 from pipeline.recipe import load_recipe, validate_recipe
 from pipeline.runner import run_recipe
-from tests.test_tokenizer_train import make_corpus
+from tests.operators.tokenizer.test_train import make_corpus
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.core_helpers import write_recipe
-from tests.test_resume_kill import kill_when, markers, start
+from tests.pipeline.test_resume_kill import kill_when, markers, start
 from tests.tokens_helpers import manifest, parquet_docs, run, token_files, tokenize_recipe, train_bpe, write_sample
 
 SHARDS, ROWS = 3, 300

@@ -51,7 +51,7 @@ STEPS = [{"normalize_text": {}}, {"words_filter": {"min_words": 5}}, {"exact_ded
 
 
 def with_killer(params: dict) -> list[dict]:
-    return STEPS[:2] + [{"tests.test_local_retry:KillWorker": params}] + STEPS[2:]
+    return STEPS[:2] + [{"tests.pipeline.executors.test_local_retry:KillWorker": params}] + STEPS[2:]
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ DEMO_STEPS = [
 ]
 
 
-# ---- operators that the tests run on Ray workers (imported there as tests.test_ray_executor) --
+# ---- operators that the tests run on Ray workers (imported there as tests.pipeline.executors.test_ray_executor) --
 
 
 class KillOnce(Mapper):
@@ -283,7 +283,7 @@ def test_same_output_as_local(ray_cluster: RayCluster, shards: str, tmp_path: Pa
 def test_declared_resources_reach_ray_and_operators_are_set_up_once_per_worker(
         ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    data = _recipe(shards, out, [{"tests.test_ray_executor:ResourceProbe": {}}],
+    data = _recipe(shards, out, [{"tests.pipeline.executors.test_ray_executor:ResourceProbe": {}}],
                    {"type": "ray", "address": ray_cluster.address})
     data["input"]["batch_size"] = 25  # 6 batches per shard, 24 in all
     _run(data)
@@ -298,7 +298,7 @@ def test_declared_resources_reach_ray_and_operators_are_set_up_once_per_worker(
 def test_oversized_declaration_is_cut_to_the_largest_node(ray_cluster: RayCluster, shards: str, tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "out"
-    data = _recipe(shards, out, [{"tests.test_ray_executor:Greedy": {}}], {"type": "ray", "address": ray_cluster.address})
+    data = _recipe(shards, out, [{"tests.pipeline.executors.test_ray_executor:Greedy": {}}], {"type": "ray", "address": ray_cluster.address})
     with caplog.at_level(logging.WARNING, logger="pipeline.executors.ray"):
         result = _run(data)
     assert result.kept == 600
@@ -308,11 +308,11 @@ def test_oversized_declaration_is_cut_to_the_largest_node(ray_cluster: RayCluste
 def test_worker_killed_mid_task_is_retried_without_duplicates_or_loss(
         ray_cluster: RayCluster, shards: str, tmp_path: Path) -> None:
     marker = tmp_path / "killed"
-    steps = DEMO_STEPS[:3] + [{"tests.test_ray_executor:KillOnce": {"marker": str(marker)}}] + DEMO_STEPS[3:]
+    steps = DEMO_STEPS[:3] + [{"tests.pipeline.executors.test_ray_executor:KillOnce": {"marker": str(marker)}}] + DEMO_STEPS[3:]
     local_marker = tmp_path / "never"
     local_marker.write_text("")  # present: the local run never kills itself
-    local_steps = [s if "tests.test_ray_executor:KillOnce" not in s else
-                   {"tests.test_ray_executor:KillOnce": {"marker": str(local_marker)}} for s in steps]
+    local_steps = [s if "tests.pipeline.executors.test_ray_executor:KillOnce" not in s else
+                   {"tests.pipeline.executors.test_ray_executor:KillOnce": {"marker": str(local_marker)}} for s in steps]
     _run(_recipe(shards, tmp_path / "local", local_steps, {"type": "local", "workers": 1}))
     _run(_recipe(shards, tmp_path / "ray", steps, {"type": "ray", "address": ray_cluster.address}))
     assert marker.exists(), "the worker was never killed"
@@ -349,7 +349,7 @@ def test_killed_driver_resumes_on_a_local_instance_with_progress(ray_cluster: Ra
     stopped by the run): the executor is not part of the recipe's fingerprint. Its progress bars
     and the end summary show."""
     hold = tmp_path / "hold"
-    steps = DEMO_STEPS[:2] + [{"tests.test_ray_executor:HoldShard": {"hold": str(hold)}}] + DEMO_STEPS[2:]
+    steps = DEMO_STEPS[:2] + [{"tests.pipeline.executors.test_ray_executor:HoldShard": {"hold": str(hold)}}] + DEMO_STEPS[2:]
     out = tmp_path / "ray"
     recipe = write_recipe(tmp_path / "ray.yaml", _recipe(shards, out, steps, {"type": "ray", "address": ray_cluster.client}))
     hold.write_text("")

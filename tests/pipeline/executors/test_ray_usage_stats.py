@@ -32,7 +32,7 @@ def test_ray_usage_stats_are_disabled_in_the_workers(tmp_path):
     folder.mkdir()
     pq.write_table(pa.table({"text": ["one document", "another one"]}), folder / "a.parquet")
     out = tmp_path / "out"
-    data = recipe_dict(f"{folder}/a.parquet", str(out), steps=[{"tests.test_ray_usage_stats:UsageStatsProbe": {}}])
+    data = recipe_dict(f"{folder}/a.parquet", str(out), steps=[{"tests.pipeline.executors.test_ray_usage_stats:UsageStatsProbe": {}}])
     data["executor"] = {"type": "ray", "address": None, "workers": 1}
     recipe = write_recipe(tmp_path / "r.yaml", data)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
@@ -49,7 +49,7 @@ def test_a_joined_cluster_that_sends_usage_stats_is_named_in_a_warning(tmp_path)
     The head runs without a dashboard (the part that would send), so this test sends nothing."""
     import tempfile
 
-    from tests.test_ray_executor import _agent_ports, _free_port, _port_open, _ray_env, _wait_for
+    from tests.pipeline.executors.test_ray_executor import _agent_ports, _free_port, _port_open, _ray_env, _wait_for
 
     folder = tmp_path / "in"
     folder.mkdir()

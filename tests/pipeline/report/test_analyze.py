@@ -13,8 +13,8 @@ from pipeline.cli import main
 from pipeline.recipe import validate_recipe
 from pipeline.report.analysis import analyze, sample_corpus
 from pipeline.runner import run_recipe
-from tests.test_report_browser import open_in_chromium
-from tests.test_report_fixtures import funnel_rows, png_colours, recipe_dict, write_corpus, write_recipe
+from tests.pipeline.report.test_browser import open_in_chromium
+from tests.pipeline.report.test_fixtures import funnel_rows, png_colours, recipe_dict, write_corpus, write_recipe
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pipeline.report import write_report
 from pipeline.report.analysis import analyze
 from pipeline.runner import run_recipe
 from tests.conftest import ROOT, shared_path
-from tests.test_report_browser import open_in_chromium
-from tests.test_report_fixtures import funnel_rows
+from tests.pipeline.report.test_browser import open_in_chromium
+from tests.pipeline.report.test_fixtures import funnel_rows
 
 SAMPLE = 800
 

@@ -3,7 +3,7 @@
 The operators are plain, deterministic stand-ins for the column contract of CONTRIBUTING.md
 (`lang`, `lang_score`, `token_count`, `pii_count_<ENTITY>`, metrics `tokens` and `pii:<ENTITY>`):
 the report must work over whatever numeric columns exist, so these exercise it without
-depending on which real operators a recipe uses. Recipes name them `tests.test_report_fixtures:Class`.
+depending on which real operators a recipe uses. Recipes name them `tests.pipeline.report.test_fixtures:Class`.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def write_corpus(folder: Path, shards: int = 3, per_shard: int = 150) -> Path:
 
 
 def recipe_dict(input_glob: str, out: str, workers: int = 2, batch_size: int = 50) -> dict[str, Any]:
-    mod = "tests.test_report_fixtures"
+    mod = "tests.pipeline.report.test_fixtures"
     return {
         "input": {"path": input_glob, "batch_size": batch_size},
         "output": {"path": out},

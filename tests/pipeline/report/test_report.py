@@ -17,8 +17,8 @@ from pipeline.report import write_report
 from pipeline.report.budget import budget_for_tokens
 from pipeline.report.html import fmt_si
 from pipeline.runner import run_recipe
-from tests.test_report_browser import open_in_chromium
-from tests.test_report_fixtures import PLANTED, funnel_rows, png_colours, recipe_dict, write_corpus
+from tests.pipeline.report.test_browser import open_in_chromium
+from tests.pipeline.report.test_fixtures import PLANTED, funnel_rows, png_colours, recipe_dict, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_cli_report_and_run_writes_it(tmp_path, finished_run, capsys):
     assert main(["report", str(tmp_path)]) == 1
     assert "no stats.json" in capsys.readouterr().err
 
-    from tests.test_report_fixtures import write_recipe
+    from tests.pipeline.report.test_fixtures import write_recipe
 
     corpus = write_corpus(tmp_path / "in", shards=1, per_shard=40)
     data = recipe_dict(f"{corpus}/part-0.parquet", str(tmp_path / "run"), workers=1)
