@@ -161,6 +161,7 @@ class Tokenize(GlobalOperator):
         manifest_path = out / MANIFEST
         if manifest_path.exists() and not (ctx.workdir / "records").exists():
             return  # written by an attempt killed after it finished but before its completion mark
+        out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("*"):  # an interrupted attempt's files: ours by name, rewritten below
             if old.name == MANIFEST or old.name.startswith(("train_", "validation_", ".train_", ".validation_")):
                 old.unlink()
