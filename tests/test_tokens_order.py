@@ -136,3 +136,14 @@ def test_no_document_left_gives_an_empty_manifest(setup, tmp_path: Path) -> None
     assert m["documents"] == m["tokens"] == 0
     assert m["splits"]["train"]["files"] == m["splits"]["validation"]["files"] == []
     assert sorted(token_files(out)) == ["tokens.json"]
+
+
+def test_input_without_a_source_column(setup, tmp_path: Path) -> None:
+    from tests.core_helpers import write_parquet_shards
+
+    bpe, _inputs = setup
+    write_parquet_shards(tmp_path / "in", 2, 40)
+    out = tmp_path / "out"
+    run(tokenize_recipe(f"{tmp_path}/in/*.parquet", out, steps(bpe, validation_documents=None)))
+    train = manifest(out)["splits"]["train"]
+    assert train["documents"] == 80 and "sources" not in train and "sources" not in train["files"][0]
