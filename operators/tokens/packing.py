@@ -59,9 +59,9 @@ class SplitWriter:
         self._buffered += length
         self._file_tokens += length
         self._file_docs += 1
-        key = source if source is not None else ""
-        self._file_sources[key] += length
-        self._file_source_docs[key] += 1
+        if source is not None:  # documents without a value are in the totals only
+            self._file_sources[source] += length
+            self._file_source_docs[source] += 1
         if self._buffered >= FLUSH_TOKENS:
             self._flush()
 
@@ -108,7 +108,7 @@ class SplitWriter:
             self._parquet.close()
             self._parquet_file.commit()  # type: ignore[union-attr]
             entry["files"].append(f"{name}.parquet")
-        if self.source_column:
+        if self._file_sources:
             entry["sources"] = {s: {"documents": self._file_source_docs[s], "tokens": t}
                                 for s, t in sorted(self._file_sources.items())}
         self.files.append(entry)
@@ -122,10 +122,10 @@ class SplitWriter:
             self._close_file()
         summary: dict[str, Any] = {"documents": sum(f["documents"] for f in self.files),
                                    "tokens": sum(f["tokens"] for f in self.files), "files": self.files}
-        if self.source_column:
+        if any("sources" in f for f in self.files):
             sources: dict[str, dict[str, int]] = {}
             for f in self.files:
-                for s, c in f["sources"].items():
+                for s, c in f.get("sources", {}).items():
                     agg = sources.setdefault(s, {"documents": 0, "tokens": 0})
                     agg["documents"] += c["documents"]
                     agg["tokens"] += c["tokens"]

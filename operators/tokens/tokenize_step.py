@@ -73,7 +73,7 @@ class Tokenize(GlobalOperator):
     partitions: int = Field(16, ge=1, le=4096, description="key-range partitions of the shuffle (memory of the "
                                                            "write stage: one partition's records)")
     source_column: str | None = Field("source", description="count documents and tokens per value of this column "
-                                                            "(ignored when absent)")
+                                                            "(in tokens.json, and a column of the Parquet files)")
 
     _encoder: Any = PrivateAttr(default=None)
 
@@ -162,16 +162,14 @@ class Tokenize(GlobalOperator):
         manifest_path = out / MANIFEST
         if manifest_path.exists() and not (ctx.workdir / "records").exists():
             return  # written by an attempt killed after it finished but before its completion mark
+        out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("*"):  # an interrupted attempt's files: ours by name, rewritten below
             if old.name == MANIFEST or old.name.startswith(("train_", "validation_", ".train_", ".validation_")):
                 old.unlink()
         limit = self._validation_limit(ctx)
-        has_sources = bool(self.source_column)
-        writers = {"train": SplitWriter(out, "train", list(self.formats), self._encoder.dtype, self.max_tokens_per_file,
-                                        self.source_column if has_sources else None)}
-        if limit is not None:
-            writers["validation"] = SplitWriter(out, "validation", list(self.formats), self._encoder.dtype,
-                                                self.max_tokens_per_file, self.source_column if has_sources else None)
+        splits = ["train"] + (["validation"] if limit is not None else [])
+        writers = {name: SplitWriter(out, name, list(self.formats), self._encoder.dtype, self.max_tokens_per_file,
+                                     self.source_column) for name in splits}
         try:
             self._copy_in_order(ctx, writers, limit)
             splits = {name: w.close() for name, w in writers.items()}

@@ -127,3 +127,25 @@ def test_int32_files_read_by_megatron_core(tmp_path: Path, bpe: Path) -> None:
     assert tok.decode_batch([d[:-1].tolist() for d in docs], skip_special_tokens=False) == \
         table.column("text").to_pylist()
     assert any(70_000 in d.tolist() for d in docs)
+
+
+def test_sentencepiece_model_with_its_own_eos(tmp_path: Path) -> None:
+    import sentencepiece as spm
+
+    from operators.tokenizer.train import train_on_texts
+
+    table = pq.read_table(shared_path("corpus_en/part-00002.parquet")).slice(0, 300)
+    train_on_texts(table.column("text").to_pylist(), tmp_path / "spm", algorithm="sentencepiece_unigram",
+                   vocab_size=800, held_out_documents=0)
+    model = tmp_path / "spm" / "tokenizer.model"
+    src = tmp_path / "in.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    run(tokenize_recipe(str(src), out, steps=[{"tokenize": {"tokenizer": str(model), "shuffle": False,
+                                                            "add_bos": True}}]))
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    m = manifest(out)
+    assert (m["tokenizer"]["eos_id"], m["tokenizer"]["bos_id"]) == (sp.eos_id(), sp.bos_id()) == (2, 1)
+    docs = megatron_documents(out / "artifacts" / "tokens")
+    expected = sp.encode(table.column("text").to_pylist())
+    assert [d.tolist() for d in docs] == [[1, *ids, 2] for ids in expected]

@@ -126,3 +126,24 @@ def test_killed_after_writing_before_its_mark(setup, reference: Path, tmp_path: 
     (out / "stats.json").unlink()
     run(recipe)
     assert token_files(out) == token_files(reference)
+
+
+def test_no_document_left_gives_an_empty_manifest(setup, tmp_path: Path) -> None:
+    bpe, inputs = setup
+    out = tmp_path / "out"
+    run(tokenize_recipe(f"{inputs}/*.parquet", out, [{"words_filter": {"min_words": 10**8}}, *steps(bpe)], workers=2))
+    m = manifest(out)
+    assert m["documents"] == m["tokens"] == 0
+    assert m["splits"]["train"]["files"] == m["splits"]["validation"]["files"] == []
+    assert sorted(token_files(out)) == ["tokens.json"]
+
+
+def test_input_without_a_source_column(setup, tmp_path: Path) -> None:
+    from tests.core_helpers import write_parquet_shards
+
+    bpe, _inputs = setup
+    write_parquet_shards(tmp_path / "in", 2, 40)
+    out = tmp_path / "out"
+    run(tokenize_recipe(f"{tmp_path}/in/*.parquet", out, steps(bpe, validation_documents=None)))
+    train = manifest(out)["splits"]["train"]
+    assert train["documents"] == 80 and "sources" not in train and "sources" not in train["files"][0]
