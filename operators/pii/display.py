@@ -13,6 +13,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from operators.pii.cards import luhn
+
 # scheme://user[:password]@host: the userinfo goes, the scheme and host stay readable.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,15}://)([^\s/@<>\"']+)@")
 # \w is Unicode-aware, so internationalized addresses (иван@пример.рф) are hidden too.
@@ -40,16 +42,6 @@ _PHONE = re.compile(
 _NAME_AFTER_EMAIL = re.compile(r"<EMAIL>(\s*)\([^()\n]{1,80}\)")
 _NAME_BEFORE_EMAIL = re.compile(
     r"(?:\"[^\"\n]{1,80}\"|\b[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,3})([ \t]*)<?<EMAIL>>?")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def _iban_ok(compact: str) -> bool:
@@ -95,7 +87,7 @@ def redact_for_display(text: str) -> str:
     text = _NAME_AFTER_EMAIL.sub(lambda m: f"<EMAIL>{m.group(1)}(<PERSON>)", text)
     text = _NAME_BEFORE_EMAIL.sub(lambda m: f"<PERSON>{m.group(1)}<EMAIL>", text)
     text = _sub(_IBAN, "<IBAN_CODE>", text, lambda s: _iban_ok(re.sub(r"[ -]", "", s)))
-    text = _sub(_CARD, "<CREDIT_CARD>", text, lambda s: _luhn_ok(re.sub(r"[ -]", "", s)))
+    text = _sub(_CARD, "<CREDIT_CARD>", text, lambda s: luhn(re.sub(r"[ -]", "", s)))
     text = _sub(_SSN, "<US_SSN>", text)
     text = _sub(_IPV6_CANDIDATE, "<IP_ADDRESS>", text, _is_ipv6)
     text = _sub(_IPV4, "<IP_ADDRESS>", text)
