@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from measure import measure_command  # noqa: E402
 
 ENVS = Path(os.environ.get("PEERS_ENVS", HERE / "_envs"))
-CORPUS = ROOT.parent / "shared" / "data" / "corpus_en"
+CORPUS = Path(os.environ.get("PIPELINE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "corpus_en"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- peers bench: begin -->", "<!-- peers bench: end -->"
 PII = {"pii_scrubber": {"entities": ["EMAIL_ADDRESS", "IP_ADDRESS"]}}
