@@ -10,6 +10,16 @@ the cost is a few numpy passes per byte and per word, never a Python loop per wo
 The definitions are simple enough to restate in pure Python (see `py_string_hash` and
 `py_window_hash`), which is what the tests compare against and what makes these hashes usable as
 a `hashfunc` for datasketch.
+
+Why the dedup operators do not use the shared splitter (`operators.text.splitting`): they
+tokenize on purpose unlike the quality rules. (1) Definition: a dedup word is a maximal run of
+characters that are not separators, where punctuation and symbols (P*, S*) separate words
+anywhere, as datatrove's MinHash normalization replaces punctuation by spaces before shingling;
+the shared splitter only strips punctuation at a word's edges ("don't", "e-mail", "3.5" stay one
+word) and splits Han/Kana per character, which would change the shingles of most documents,
+hence every signature and the documents MinHash and decontamination remove. (2) Cost: word
+boundaries come from one pass over the UTF-8 bytes and the words are hashed from those bytes;
+the shared splitter builds every word as an Arrow string (split, then trimmed) first.
 """
 
 from __future__ import annotations
