@@ -1,5 +1,5 @@
-"""Run `pipeline run` on a recipe as a subprocess and measure it: wall time, CPU seconds and
-peak RSS of the whole process tree (driver and workers), sampled with psutil."""
+"""Run a command (or `pipeline run` on a recipe) as a subprocess and measure it: wall time, CPU
+seconds and peak RSS of the whole process tree (driver and workers), sampled with psutil."""
 
 from __future__ import annotations
 
@@ -16,14 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure_run(recipe: dict[str, Any], work: Path, interval: float = 0.05) -> dict[str, Any]:
-    """Run the recipe (its output.path must be set) and return the measurements and stats.json."""
-    work.mkdir(parents=True, exist_ok=True)
-    rpath = work / f"recipe-{time.monotonic_ns()}.yaml"
-    rpath.write_text(yaml.safe_dump(recipe))
+def measure_command(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, stdout: Any = subprocess.DEVNULL,
+                    stderr: Any = None, interval: float = 0.05) -> dict[str, Any]:
+    """Run `cmd` to its end; wall seconds, CPU seconds and peak RSS of its process tree."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(rpath), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
     root = psutil.Process(proc.pid)
     peak = peak_one = 0
     cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
@@ -38,9 +35,17 @@ def measure_run(recipe: dict[str, Any], work: Path, interval: float = 0.05) -> d
         except psutil.NoSuchProcess:
             pass  # a process ended between listing and reading: the next sample counts the rest
         time.sleep(interval)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"run failed ({proc.returncode}): {rpath}")
-    stats = json.loads((Path(recipe["output"]["path"]) / "stats.json").read_text())
-    return {"wall_s": wall, "cpu_s": sum(cpu.values()), "peak_rss_gb": peak / 1e9, "peak_rss_one_process_gb": peak_one / 1e9,
-            "stats": stats}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": sum(cpu.values()), "peak_rss_gb": peak / 1e9,
+            "peak_rss_one_process_gb": peak_one / 1e9, "returncode": proc.returncode}
+
+
+def measure_run(recipe: dict[str, Any], work: Path, interval: float = 0.05) -> dict[str, Any]:
+    """Run the recipe (its output.path must be set) and return the measurements and stats.json."""
+    work.mkdir(parents=True, exist_ok=True)
+    rpath = work / f"recipe-{time.monotonic_ns()}.yaml"
+    rpath.write_text(yaml.safe_dump(recipe))
+    m = measure_command([sys.executable, "-m", "pipeline.cli", "run", str(rpath), "--quiet"], interval=interval)
+    if m.pop("returncode") != 0:
+        raise SystemExit(f"run failed: {rpath}")
+    m["stats"] = json.loads((Path(recipe["output"]["path"]) / "stats.json").read_text())
+    return m

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 
-from operators.base import TEXT, GlobalOperator, Stage, StageContext, StepResult, atomic_write_table
+from operators.base import TEXT, GlobalOperator, Stage, StageContext, StepResult, atomic_write_table, with_column
 from operators.dedup.hashing import Words, window_hashes, words
 from operators.dedup.spill import write_json
 from operators.registry import register
@@ -192,7 +192,7 @@ class Decontaminate(GlobalOperator):
             in_span = np.cumsum(covered) > 0
             table, remove = self._cut(table, tokens, in_span, contaminated)
         reasons = np.where(remove, reason_names[first_bench], None)
-        table = _set(table, "decontaminate_matches", pa.array(matches, pa.int32()))
+        table = with_column(table, "decontaminate_matches", pa.array(matches, pa.int32()))
         return StepResult(table, pa.array(reasons, pa.string()))
 
     def _cut(self, table: pa.Table, tokens: Words, in_span: np.ndarray, contaminated: np.ndarray) -> tuple[pa.Table, np.ndarray]:
@@ -239,7 +239,7 @@ class Decontaminate(GlobalOperator):
         self.add_metric("decontaminate:spans_cut", spans)
         self.add_metric("decontaminate:chars_cut", chars)
         new_text = pa.chunked_array([pa.array(texts, pa.string())])
-        return _set(table, TEXT, new_text), remove
+        return with_column(table, TEXT, new_text), remove
 
 
 class _Prefilter:
@@ -256,9 +256,3 @@ class _Prefilter:
 
     def may_contain(self, hashes: np.ndarray) -> np.ndarray:
         return self.flags[self._slot(hashes)]
-
-
-def _set(table: pa.Table, name: str, values) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, name, values) if i >= 0 else table.append_column(name, values)
-

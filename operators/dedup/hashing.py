@@ -10,11 +10,19 @@ the cost is a few numpy passes per byte and per word, never a Python loop per wo
 The definitions are simple enough to restate in pure Python (see `py_string_hash` and
 `py_window_hash`), which is what the tests compare against and what makes these hashes usable as
 a `hashfunc` for datasketch.
+
+Why the dedup operators do not use the shared splitter (`operators.text.splitting`): they
+tokenize on purpose unlike the quality rules. (1) Definition: a dedup word is a maximal run of
+characters that are not separators, where punctuation and symbols (P*, S*) separate words
+anywhere, as datatrove's MinHash normalization replaces punctuation by spaces before shingling;
+the shared splitter only strips punctuation at a word's edges ("don't", "e-mail", "3.5" stay one
+word) and splits Han/Kana per character, which would change the shingles of most documents,
+hence every signature and the documents MinHash and decontamination remove. (2) Cost: word
+boundaries come from one pass over the UTF-8 bytes and the words are hashed from those bytes;
+the shared splitter builds every word as an Arrow string (split, then trimmed) first.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pyarrow as pa
@@ -93,31 +101,37 @@ def normalize_text(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, uni
 
 ASCII_SPACE = bytes(range(0, 33)) + b"\x7f"  # every ASCII control character and space
 ASCII_PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-_UNASSIGNED_PLANES = range(0x30000, 0xE0000)  # planes 3-13 hold no assigned code points
 
 
 class _Separators:
     """Which code points separate words: always ASCII controls and space, U+0085 and the
-    Unicode Z* categories; punctuation and symbols (P*, S*) when asked. Built once per process."""
+    Unicode Z* categories; punctuation and symbols (P*, S*) when asked. Non-ASCII code points are
+    looked up in `unicodedata` the first time a batch holds them (a few hundred in a corpus, where
+    a table of all 1.1M code points would cost every worker process ~0.3 s at start)."""
 
     def __init__(self) -> None:
-        self._tables: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+        self._known = np.zeros(0x110000, dtype=bool)
+        self._tables: dict[bool, np.ndarray] = {}
 
-    def tables(self, punctuation: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(per ASCII byte, per code point) boolean tables."""
-        if punctuation not in self._tables:
+    def lookup(self, cps: np.ndarray, punctuation: bool) -> np.ndarray:
+        """Is each code point (int64, <= 0x10FFFF) a separator?"""
+        if not self._tables:
+            for p in (False, True):
+                table = np.zeros(0x110000, dtype=bool)
+                table[:0x80] = _ascii_separators(np.arange(0x80, dtype=np.uint8), p)
+                table[0x85] = True
+                self._tables[p] = table
+            self._known[:0x80] = True
+        new = np.unique(cps[~self._known[cps]])
+        if len(new):
             import unicodedata
 
-            ascii_table = _ascii_separators(np.arange(256, dtype=np.uint8), punctuation)
-            cp_table = np.zeros(0x110000, dtype=bool)
-            wanted = ("Z", "P", "S") if punctuation else ("Z",)
-            for cp in itertools.chain(range(0x80, _UNASSIGNED_PLANES.start), range(_UNASSIGNED_PLANES.stop, 0x110000)):
-                if unicodedata.category(chr(cp))[0] in wanted:
-                    cp_table[cp] = True
-            cp_table[0x85] = True
-            cp_table[:0x80] = ascii_table[:0x80]
-            self._tables[punctuation] = (ascii_table, cp_table)
-        return self._tables[punctuation]
+            for cp in new.tolist():
+                major = unicodedata.category(chr(cp))[0]
+                self._tables[False][cp] |= major == "Z"
+                self._tables[True][cp] |= major in "ZPS"
+            self._known[new] = True
+        return self._tables[punctuation][cps]
 
 
 SEPARATORS = _Separators()
@@ -137,7 +151,6 @@ def _ascii_separators(data: np.ndarray, punctuation: bool) -> np.ndarray:
 
 def _separator_bytes(data: np.ndarray, punctuation: bool) -> np.ndarray:
     """For each byte of UTF-8 `data`: does it belong to a separator character?"""
-    _, cp_table = SEPARATORS.tables(punctuation)
     with np.errstate(over="ignore"):
         sep = _ascii_separators(data, punctuation)  # bytes >= 0x80 are False here and settled below
     lead = np.flatnonzero(data >= 0xC0)
@@ -149,7 +162,7 @@ def _separator_bytes(data: np.ndarray, punctuation: bool) -> np.ndarray:
         cp = np.where(two, ((b[0] & 0x1F) << 6) | b[1],
                       np.where(three, ((b[0] & 0x0F) << 12) | (b[1] << 6) | b[2],
                                ((b[0] & 0x07) << 18) | (b[1] << 12) | (b[2] << 6) | b[3]))
-        hit = cp_table[np.minimum(cp, 0x10FFFF)]
+        hit = SEPARATORS.lookup(np.minimum(cp, 0x10FFFF), punctuation)
         if hit.any():
             width = np.where(two, 2, np.where(three, 3, 4))[hit]
             at = lead[hit]
@@ -210,14 +223,24 @@ def words(text: pa.Array | pa.ChunkedArray, lowercase: bool = True, strip_punctu
     after[inner_ends[inner_ends >= 0]] = True
     starts = np.flatnonzero(word & before)
     ends = np.flatnonzero(word & after) + 1
-    with np.errstate(over="ignore"):
-        prefix = np.empty(n + 1, dtype=np.uint64)
-        prefix[0] = 0
-        np.cumsum(data.astype(np.uint64) * _BYTE_POW_INV[n], out=prefix[1:])
-        h = (prefix[ends] - prefix[starts]) * _BYTE_POW[n + 1][starts]
-        h += (ends - starts).astype(np.uint64) * _U(LEN_MIX)
     word_offsets = np.searchsorted(starts, doc_bytes)
-    return Words(t, fmix64(h), word_offsets, starts, ends, doc_bytes, data)
+    return Words(t, _word_hashes(data, word, starts, ends), word_offsets, starts, ends, doc_bytes, data)
+
+
+def _word_hashes(data: np.ndarray, is_word: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`hash_strings` of the words (byte spans [starts[i], ends[i]) of `data`, which are exactly the
+    runs of `is_word` bytes), each distinct word hashed once: a batch of prose has ~15x fewer distinct
+    words than words, and Arrow's dictionary encoding finds them faster than numpy hashes every byte."""
+    m = len(starts)
+    if m == 0:
+        return np.zeros(0, dtype=np.uint64)
+    packed = data[is_word]  # the words back to back
+    offsets = np.empty(m + 1, dtype=np.int64)
+    offsets[0] = 0
+    np.cumsum(ends - starts, out=offsets[1:])
+    items = pa.LargeBinaryArray.from_buffers(pa.large_binary(), m, [None, pa.py_buffer(offsets), pa.py_buffer(packed)])
+    encoded = pc.dictionary_encode(items)
+    return hash_strings(encoded.dictionary)[encoded.indices.to_numpy()]
 
 
 def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:

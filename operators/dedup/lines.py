@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, PrivateAttr
 
-from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult
+from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult, with_column
 from operators.dedup.hashing import PUNCTUATION, hash_strings
 from operators.dedup.spill import (
     PartitionedWriter,
@@ -158,9 +158,9 @@ class LineDedup(GlobalOperator):
             zero_copy_only=False).astype(bool)
         if blank.any():  # a removed document keeps its original text, for the rejected output
             new_text = pc.if_else(pa.array(blank), text, new_text)
-        table = _set(table, TEXT, new_text if isinstance(new_text, pa.ChunkedArray) else pa.chunked_array([new_text]))
-        table = _set(table, "line_dedup_lines_removed", pa.array(lines_removed, pa.int32()))
-        table = _set(table, "line_dedup_chars_removed", pa.array(chars_removed, pa.int64()))
+        table = with_column(table, TEXT, new_text if isinstance(new_text, pa.ChunkedArray) else pa.chunked_array([new_text]))
+        table = with_column(table, "line_dedup_lines_removed", pa.array(lines_removed, pa.int32()))
+        table = with_column(table, "line_dedup_chars_removed", pa.array(chars_removed, pa.int64()))
         reasons = pa.array(np.where(blank, "line_dedup:all_lines_duplicate", None), pa.string())
         return StepResult(table, reasons)
 
@@ -171,8 +171,3 @@ def _rows_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(keys[order], wanted)
     pos_c = np.minimum(pos, len(keys) - 1)
     return np.where(keys[order][pos_c] == wanted, order[pos_c], len(keys))
-
-
-def _set(table: pa.Table, name: str, values) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, name, values) if i >= 0 else table.append_column(name, values)

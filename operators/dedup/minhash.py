@@ -8,7 +8,17 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr, model_validator
 
-from operators.base import DOC_KEY, SHARD_BITS, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult
+from operators.base import (
+    DOC_KEY,
+    SHARD_BITS,
+    TEXT,
+    GlobalOperator,
+    ShardInput,
+    Stage,
+    StageContext,
+    StepResult,
+    with_column,
+)
 from operators.dedup.components import PartitionedComponents, min_labels
 from operators.dedup.hashing import word_windows
 from operators.dedup.keep import KeepRule, read_scores, score_column, write_scores
@@ -245,13 +255,7 @@ class MinHashDedup(GlobalOperator):
         if self.cluster_columns:
             cluster_id = np.where(found, root[pos], keys)
             cluster_size = np.where(found, size[pos], 1)
-            table = _set(table, "cluster_id", pa.array(cluster_id, pa.int64()))
-            table = _set(table, "cluster_size", pa.array(cluster_size, pa.int64()))
+            table = with_column(table, "cluster_id", pa.array(cluster_id, pa.int64()))
+            table = with_column(table, "cluster_size", pa.array(cluster_size, pa.int64()))
         reasons = pa.array(np.where(removed, "minhash_dedup:duplicate", None), pa.string())
         return StepResult(table, reasons)
-
-
-def _set(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, name, values) if i >= 0 else table.append_column(name, values)
-

@@ -19,8 +19,11 @@ import pyarrow.parquet as pq
 
 from operators.base import SHARD_BITS
 
-# Intermediate files are read once, soon after: favour speed over size.
-COMPRESSION = "lz4"
+# Intermediate files are read once, soon after: favour speed over size. Hash keys neither compress
+# nor dictionary-encode; trying costs 10x the time of a plain write (lz4 + dictionary: 0.3 s per
+# million rows of (uint64, int64), plain: 0.03 s).
+COMPRESSION = "none"
+WRITE_OPTIONS = {"compression": COMPRESSION, "use_dictionary": False, "write_statistics": False}
 FLUSH_ROWS = 1 << 18
 
 
@@ -55,7 +58,7 @@ def hash_partition(hashes: np.ndarray, partitions: int) -> np.ndarray:
 def _atomic_write(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression=COMPRESSION)
+    pq.write_table(table, tmp, **WRITE_OPTIONS)
     os.replace(tmp, path)
 
 
@@ -107,7 +110,7 @@ class PartitionedWriter:
         if writer is None:
             tmp = self._tmp(p)
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            writer = self._writers[p] = pq.ParquetWriter(tmp, self.schema, compression=COMPRESSION)
+            writer = self._writers[p] = pq.ParquetWriter(tmp, self.schema, **WRITE_OPTIONS)
         writer.write_table(pa.concat_tables(self._buffers[p]))
         self._buffers[p] = []
         self._buffered[p] = 0

@@ -24,8 +24,11 @@ class FineWebQualityFilter(RuleFilter):
     shorter than 30 characters is >= 0.67. (datatrove's defaults differ: 0.01 for the duplicate
     characters and `<= 30` for short lines.)
 
-    Lines: the shared splitter (`operators.text.splitting`), so blank lines are not lines
-    (datatrove splits on "\\n" and counts blank lines as short lines without punctuation).
+    Lines: the shared splitter (`operators.text.splitting`): blank lines are not lines and lines
+    are stripped. (datatrove 0.10 drops blank lines too (its first version counted them), but
+    splits on "\\n" alone and does not strip: a trailing space hides a line's punctuation and
+    counts toward its length. It ends lines with its larger Unicode terminal-punctuation set
+    and turns the list ratio on at 0.3.)
     Terminal punctuation: `.`, `'`, `"`, `!`, `?` as in the reference implementation. Duplicated
     line characters: characters of lines equal to an earlier line over the characters of all
     lines. `max_newline_word_ratio` (datatrove's "list ratio", 0.3, not in the paper) is off by

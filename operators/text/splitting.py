@@ -10,8 +10,8 @@ Definitions (and where they deliberately differ from the papers' reference code)
 
 - **line**: text between line breaks as Python's `str.splitlines` defines them (`\\n`, `\\r\\n`,
   `\\r`, `\\v`, `\\f`, `\\x1c-\\x1e`, `\\x85`, U+2028, U+2029), with surrounding whitespace
-  stripped; blank lines are not lines. (datatrove's FineWeb filter splits on `\\n` only and
-  counts blank lines, which makes its line fractions depend on paragraph spacing.)
+  stripped; blank lines are not lines. (datatrove's FineWeb filter splits on `\\n` only; it drops
+  blank lines too (its first version counted them) but does not strip the lines it keeps.)
 - **paragraph**: text between blank lines (a line break, optional whitespace, a line break),
   stripped; empty ones dropped. (Gopher: split on two or more newlines.)
 - **word**: whitespace-separated token (whitespace = `str.isspace`, which is also Arrow's

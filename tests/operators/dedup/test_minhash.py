@@ -62,6 +62,24 @@ def test_vectorized_hashes_equal_their_python_definition():
     assert list(np.diff(woff)) == [2, 0, 1, 0, 4, 1, 3, 1]
 
 
+def test_words_of_random_unicode_equal_their_python_definition():
+    """Separator classes are looked up per code point as batches bring new ones: code points of
+    every plane (letters, marks, digits, Z/P/S separators, unassigned) split as `py_words` does."""
+    rng = random.Random(5)
+    pools = [range(0x20, 0x7F), range(0xA0, 0x3000), range(0x1F300, 0x1F700), range(0x20000, 0x20100),
+             range(0x30000, 0x30010), range(0xE0000, 0xE0080), range(0x10FFF0, 0x110000)]
+    alphabet = [chr(c) for pool in pools for c in pool if not 0xD800 <= c < 0xE000]
+    for _batch in range(3):  # later batches meet code points the earlier ones did not
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(200)]
+        for punctuation in (True, False):
+            # not lowercased: Python's str.lower() knows the final sigma, Arrow's utf8_lower does not
+            w = words(pa.array(texts), lowercase=False, strip_punctuation=punctuation)
+            expected = [py_words(t, lowercase=False, strip_punctuation=punctuation) for t in texts]
+            assert [w.of(d) for d in range(len(texts))] == expected
+            flat = [x for d in range(len(texts)) for x in w.of(d)]
+            assert [int(x) for x in w.hashes] == [py_string_hash(x.encode()) for x in flat]
+
+
 def test_signatures_identical_to_datasketch(corpus_texts):
     texts = corpus_texts[:60]
     windows, offsets = word_windows(pa.array(texts), 5)
