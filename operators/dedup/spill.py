@@ -10,7 +10,6 @@ overwrites its own files.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.base import SHARD_BITS
+from storage import files
 
 # Intermediate files are read once, soon after: favour speed over size. Hash keys neither compress
 # nor dictionary-encode; trying costs 10x the time of a plain write (lz4 + dictionary: 0.3 s per
@@ -56,10 +56,8 @@ def hash_partition(hashes: np.ndarray, partitions: int) -> np.ndarray:
 
 
 def _atomic_write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, **WRITE_OPTIONS)
-    os.replace(tmp, path)
+    with files.staging_file(path) as tmp:
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
 
 
 def write_partitioned(folder: Path, sender: int, dest: np.ndarray, columns: dict[str, np.ndarray],
@@ -88,10 +86,7 @@ class PartitionedWriter:
         self._buffers: list[list[pa.Table]] = [[] for _ in range(partitions)]
         self._buffered = np.zeros(partitions, dtype=np.int64)
         self._writers: dict[int, pq.ParquetWriter] = {}
-
-    def _tmp(self, p: int) -> Path:
-        path = part_file(self.folder, p, self.sender)
-        return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self._files: dict[int, files.AtomicFile] = {}
 
     def write(self, dest: np.ndarray, columns: dict[str, np.ndarray]) -> None:
         order = np.argsort(dest, kind="stable")
@@ -108,9 +103,9 @@ class PartitionedWriter:
             return
         writer = self._writers.get(p)
         if writer is None:
-            tmp = self._tmp(p)
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            writer = self._writers[p] = pq.ParquetWriter(tmp, self.schema, **WRITE_OPTIONS)
+            part = self._files[p] = files.AtomicFile(part_file(self.folder, p, self.sender))
+            part.handle.close()  # Arrow writes the temporary by path, natively
+            writer = self._writers[p] = pq.ParquetWriter(str(part.temp_path), self.schema, **WRITE_OPTIONS)
         writer.write_table(pa.concat_tables(self._buffers[p]))
         self._buffers[p] = []
         self._buffered[p] = 0
@@ -120,22 +115,22 @@ class PartitionedWriter:
             self._flush(p)
         for p, writer in sorted(self._writers.items()):
             writer.close()
-            os.replace(self._tmp(p), part_file(self.folder, p, self.sender))
+            self._files.pop(p).commit()
         self._writers.clear()
 
     def abort(self) -> None:
         for p, writer in self._writers.items():
             writer.close()
-            self._tmp(p).unlink(missing_ok=True)
+            self._files.pop(p).abort()
         self._writers.clear()
 
 
 def read_partition(folder: Path, dest: int, schema: pa.Schema) -> pa.Table:
     """Every sender's rows for partition `dest`, in sender order (empty table if none)."""
-    files = sorted(part_dir(folder, dest).glob("from*.parquet"))
-    if not files:
+    paths = sorted(part_dir(folder, dest).glob("from*.parquet"))
+    if not paths:
         return schema.empty_table()
-    return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+    return pa.concat_tables([pq.read_table(f, schema=schema) for f in paths])
 
 
 def shard_rows(folder: Path, shard_index: int, num_shards: int, partitions: int, schema: pa.Schema) -> pa.Table:
@@ -146,8 +141,5 @@ def shard_rows(folder: Path, shard_index: int, num_shards: int, partitions: int,
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write JSON under a temporary name, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, sort_keys=True))
-    os.replace(tmp, path)
+    """Write JSON atomically (the storage layer)."""
+    files.write_text(path, json.dumps(data, sort_keys=True))
