@@ -159,7 +159,8 @@ _INTERNATIONAL_READERS = (("US", ("+", "\uff0b", "011")), ("GB", ("00",)))
 # inside one of the prefilter's digit clusters.
 _PHONE_FORMAT = re.compile(r"(?<![\w+.\-/])(?:\(\d{1,5}\)[ .-]?|\d{1,5}[ .-])?(?:\d{2,5}[ .-]){0,4}\d{2,15}"
                            r"(?:x\d{1,6})?(?![\w]|[.\-/]\d)")
-_DATE_FORMAT = re.compile(r"\d{4}([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2\d{2,4}")
+# dates (2020-11-27, 27.11.2020) and year ranges (1999-2000)
+_DATE_FORMAT = re.compile(r"\d{4}([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2\d{2,4}|(?:1[89]|20)\d\d[-/ ](?:1[89]|20)\d\d")
 # presidio's phone context words but "number" (license, order, account numbers), and words that
 # introduce a number in contact details. Matched as word prefixes ("called", "answering") within
 # PHONE_CONTEXT_TOKENS whitespace tokens before a number or the token after it ("455 6186 office"),
@@ -219,9 +220,12 @@ def phone_recognizer(regions: tuple[str, ...], leniency: int, international: boo
             from presidio_analyzer import RecognizerResult
 
             for r in raw_recognizer_results:
-                if r.score == PHONE_FORMAT_SCORE and phone_context_near(text, r.start, r.end):
+                if r.score != PHONE_FORMAT_SCORE:
+                    continue
+                if phone_context_near(text, r.start, r.end):
                     r.score = 0.4 + 0.35  # presidio's phone score plus its context boost
-                    r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                # decided here: presidio's enhancer matches context words as substrings ("cell" in "cancelled")
+                r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
             return raw_recognizer_results
 
         def _international(self, text: str, nlp_artifacts: Any) -> list[Any]:
