@@ -14,6 +14,7 @@
               compared document by document: must be equal), and vs presidio's default
               AnalyzerEngine (spaCy + all recognizers) on every document
   bad         huge document, text full of digits, non-Latin scripts: seconds and findings
+  extras      corpus_en: every region the phone extras (international, by format) add, to read
 
 Usage: python bench/bench_pii.py [parts...] [--docs 4000] [--default-docs 300] [--conll 3000]
 (../shared/data, or PIPELINE_SHARED_DATA)
@@ -307,7 +308,21 @@ def part_bad(args) -> list[str]:
     return out
 
 
-PARTS = {"gold": part_gold, "names": part_names, "throughput": part_throughput, "bad": part_bad}
+def part_extras(args) -> list[str]:
+    """On corpus_en (no gold): every region the phone extras add over "phones as presidio", to read."""
+    table = corpus_sample(args.extras_docs)
+    texts = table.column("text").to_pylist()
+    new, old = PIIScrubber(), PIIScrubber(phone_international=False, phone_by_format=False)
+    found_new, found_old = ours_spans(new, texts), ours_spans(old, texts)
+    out = [f"\nphone extras on {len(texts)} corpus_en documents: regions found only with them\n"]
+    for text, regions, before in zip(texts, found_new, found_old):
+        for a, b, entity in sorted(set(regions) - set(before)):
+            out.append(f"- {entity}: {text[max(0, a - 40):b + 15]!r}")
+    out.append(f"\n{len(out) - 1} regions")
+    return out
+
+
+PARTS = {"gold": part_gold, "names": part_names, "throughput": part_throughput, "bad": part_bad, "extras": part_extras}
 
 
 def main() -> None:
@@ -316,6 +331,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=4000, help="corpus_en documents for throughput")
     ap.add_argument("--default-docs", type=int, default=300, help="documents for presidio's slow default engine")
     ap.add_argument("--conll", type=int, default=3000, help="conll2003 sentences for PERSON recall")
+    ap.add_argument("--extras-docs", type=int, default=10000, help="corpus_en documents for the extras part")
     args = ap.parse_args()
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:
