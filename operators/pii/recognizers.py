@@ -159,14 +159,16 @@ _INTERNATIONAL_READERS = (("US", ("+", "\uff0b", "011")), ("GB", ("00",)))
 # inside one of the prefilter's digit clusters.
 _PHONE_FORMAT = re.compile(r"(?<![\w+.\-/])(?:\(\d{1,5}\)[ .-]?|\d{1,5}[ .-])?(?:\d{2,5}[ .-]){0,4}\d{2,15}"
                            r"(?:x\d{1,6})?(?![\w]|[.\-/]\d)")
-_DATE_FORMAT = re.compile(r"\d{4}([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2\d{2,4}")
+# dates (2020-11-27, 27.11.2020) and year ranges (1999-2000)
+_DATE_FORMAT = re.compile(r"\d{4}([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2\d{2,4}|(?:1[89]|20)\d\d[-/ ](?:1[89]|20)\d\d")
 # presidio's phone context words but "number" (license, order, account numbers), and words that
-# introduce a number in contact details. Matched as word prefixes ("called", "answering") within
+# introduce a number in contact details. Matched as words or their inflections within
 # PHONE_CONTEXT_TOKENS whitespace tokens before a number or the token after it ("455 6186 office"),
 # stop words included: presidio's enhancer never sees "call", a spaCy stop word.
 PHONE_CONTEXT = ("phone", "telephone", "cell", "cellphone", "mobile", "call", "fax", "office", "desk",
                  "contact", "reach", "dial", "answer")
 PHONE_CONTEXT_TOKENS = 5
+_INFLECTIONS = ("", "s", "es", "ed", "ing", "er", "ers")  # "answering", "called"; not "desktop", "officer"
 _WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -177,7 +179,8 @@ def phone_context_near(text: str, start: int, end: int) -> bool:
     tail = after[:1] if text[end:end + 1].isspace() or not after else after[:2]
     for token in before + tail:
         for word in _WORD.findall(token.lower()):
-            if word.startswith(PHONE_CONTEXT):
+            if word.startswith(PHONE_CONTEXT) and any(word[len(c):] in _INFLECTIONS for c in PHONE_CONTEXT
+                                                      if word.startswith(c)):
                 return True
     return False
 # Score of a number found by its format alone: below any useful threshold, so that only a context
@@ -219,9 +222,12 @@ def phone_recognizer(regions: tuple[str, ...], leniency: int, international: boo
             from presidio_analyzer import RecognizerResult
 
             for r in raw_recognizer_results:
-                if r.score == PHONE_FORMAT_SCORE and phone_context_near(text, r.start, r.end):
+                if r.score != PHONE_FORMAT_SCORE:
+                    continue
+                if phone_context_near(text, r.start, r.end):
                     r.score = 0.4 + 0.35  # presidio's phone score plus its context boost
-                    r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                # decided here: presidio's enhancer matches context words as substrings ("cell" in "cancelled")
+                r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
             return raw_recognizer_results
 
         def _international(self, text: str, nlp_artifacts: Any) -> list[Any]:
@@ -246,7 +252,9 @@ def phone_recognizer(regions: tuple[str, ...], leniency: int, international: boo
             out = []
             for m in _PHONE_FORMAT.finditer(text):
                 value = m.group()
-                if not lo <= sum(c.isdigit() for c in value) <= hi or _DATE_FORMAT.fullmatch(value):
+                main = value.partition("x")[0]  # an extension only after a whole number (not 1280x1024)
+                if not lo <= sum(c.isdigit() for c in main) or sum(c.isdigit() for c in value) > hi \
+                        or _DATE_FORMAT.fullmatch(value):
                     continue
                 out.append(RecognizerResult(
                     self.supported_entities[0], m.start(), m.end(), PHONE_FORMAT_SCORE,

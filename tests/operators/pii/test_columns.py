@@ -144,3 +144,16 @@ def test_json_keys_that_scrub_alike_stay_apart() -> None:
     meta = json.dumps({EMAILS[0]: 1, EMAILS[1]: [2], "k": "v"})
     out = op.apply(pa.table({"id": ["a"], "text": ["t"], "metadata": [meta]})).table
     assert json.loads(out.column("metadata")[0].as_py()) == {"<EMAIL>": 1, "<EMAIL>#2": [2], "k": "v"}
+
+
+def test_errors_name_documents_without_pii_in_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    op = ready(PIIScrubber(entities=["EMAIL_ADDRESS"]))
+    rec = op._analyzer.recognizers["EMAIL_ADDRESS"]
+
+    def broken(text, entities, nlp_artifacts=None, regex_flags=None):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(rec, "analyze", broken)
+    with pytest.raises(Exception) as err:
+        op.apply(pa.table({"id": [EMAILS[0], "d2"], "text": ["a@b", "c@d"]}))
+    assert EMAILS[0] not in str(err.value) and "<EMAIL>..d2" in str(err.value)

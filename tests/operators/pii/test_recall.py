@@ -88,7 +88,9 @@ def test_formatted_numbers_need_a_context_word(scrubber: PIIScrubber) -> None:
     near = ["They're not answering at 785 8949", "You can call 73 448 266", "Phone: 88 165 40 96",
             "98 25 44 12 office", "Please call me at (96) 627-277 today", "Fax: 151.081.7740x2347"]
     far = ["In 1987 it sold 785 8949 units", "rows 73 448 266 in the table", "scores 88 165 40 96 in total",
-           "Released 2020-11-27 at the office", "my driver's license number is 425700624"]
+           "Released 2020-11-27 at the office", "my driver's license number is 425700624",
+           "Cancelled after 12 episodes 785 8949 in all", "call us about 1999-2000",
+           "in the Desktop window select 1280x1024 or 1024x768", "the officers 785 8949 today"]
     assert all(f and f[0][2] == "PHONE_NUMBER" for f in scrubber.findings(near)), scrubber.findings(near)
     assert scrubber.findings(far) == [[]] * len(far)
     off = PIIScrubber(phone_by_format=False, phone_international=False)

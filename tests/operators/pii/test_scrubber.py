@@ -243,3 +243,12 @@ def test_huge_document_digits_and_non_latin_scripts(scrubber: PIIScrubber) -> No
     assert not any(sum(c.isdigit() for c in tok) >= 7 for tok in out[1].split())
     assert scrubber.pop_metrics().get("pii_scrubber:phone_fallback_documents") == 1
     assert "иван@пример.рф" not in out[2] and "٠٢١٢٥٥٥٠١٩٩" not in out[2] and "电话" in out[2]
+
+
+def test_context_after_the_finding_as_presidio(scrubber: PIIScrubber) -> None:
+    """presidio's enhancer walks forward from a finding's token past non-keywords to the next
+    keyword ("phone" here): the fast path's context piece must reach it (hypothesis found these)."""
+    engine = _ENGINE.setdefault("e", _engine(scrubber))
+    for text in ("john.doe@example.com:1645 phone ", "1645:john.doe@example.com phone "):
+        _same(scrubber, engine, text)
+        assert any(f.score > 0.7 for f in scrubber._analyzer.analyze(text) if f.entity == "PHONE_NUMBER")
