@@ -85,10 +85,10 @@ def test_gopher_quality_thresholds_and_params():
     # Gopher (Rae et al. 2021, appendix A): fewer than 50 or more than 100,000 words is removed,
     # exactly 50 is kept; mean word length outside [3, 10] is removed, 3 and 10 are kept
     prose = "the house with a garden " * 10  # 50 words, mean length 3.4, stop words, all alphabetic
-    assert reasons(f, [prose, prose.rsplit(" ", 2)[0]]) == [None, "gopher_quality:word_count"]
+    assert reasons(f, [prose, prose.rsplit(" ", 2)[0]]) == [None, "gopher_quality:too_few_words"]
     assert reasons(f, ["the and for " * 20, "with abcdefghijklmnop " * 25]) == [None, None]  # means 3.0, 10.0
-    assert reasons(f, ["with abcdefghijklmnopq " * 25]) == ["gopher_quality:mean_word_length"]  # mean 10.5
-    assert reasons(f, ["an be " * 30]) == ["gopher_quality:mean_word_length"]  # mean 2.0
+    assert reasons(f, ["with abcdefghijklmnopq " * 25]) == ["gopher_quality:mean_word_length_too_long"]  # mean 10.5
+    assert reasons(f, ["an be " * 30]) == ["gopher_quality:mean_word_length_too_short"]  # mean 2.0
 
 
 def test_gopher_repetition_lines_and_paragraphs_by_hand():

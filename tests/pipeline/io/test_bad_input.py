@@ -158,7 +158,7 @@ def test_foreign_output_folder_is_not_overwritten(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    with pytest.raises(InputError, match="holds no run of this pipeline and is not empty"):
+    with pytest.raises(InputError, match="not empty and holds no run"):
         run(recipe_dict(f"{folder}/a.parquet", str(out), steps=[]))
     assert (out / "precious.txt").read_text() == "keep me"
 
