@@ -33,6 +33,14 @@ class FineWebQualityFilter(RuleFilter):
     line characters: characters of lines equal to an earlier line over the characters of all
     lines. `max_newline_word_ratio` (datatrove's "list ratio", 0.3, not in the paper) is off by
     default.
+
+    Against datatrove 0.10.1's `FineWebQualityFilter` (its defaults), each run alone on corpus_en
+    parts 0-1 (20,000 documents; bench/peers/agreement_datatrove.py): same decision on 95.8%;
+    both remove 3,998; datatrove alone removes 825: 652 for line punctuation (385 because its
+    lines keep trailing whitespace, 265 because its terminal set lacks the closing quotes `'` and
+    `"` counted here, 2 other), 166 for duplicated characters (its 0.01 threshold, not the
+    paper's 0.1) and 4 for the list ratio (off here); we alone remove 14 (7 line punctuation,
+    7 short lines).
     """
 
     name = "fineweb_quality_filter"
