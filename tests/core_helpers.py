@@ -79,3 +79,10 @@ def read_rejected(out: Path) -> list[dict[str, Any]]:
 
 def stats(out: Path) -> dict[str, Any]:
     return json.loads((out / "stats.json").read_text())
+
+
+def read_quarantine(out: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for f in sorted((out / "quarantine").glob("*.parquet")):
+        rows += pq.read_table(f).to_pylist()
+    return rows

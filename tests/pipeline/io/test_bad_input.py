@@ -17,18 +17,11 @@ from pipeline.io.readers import InputError
 from pipeline.recipe import validate_recipe
 from pipeline.runner import run_recipe
 from tests.conftest import ROOT
-from tests.core_helpers import read_output, recipe_dict, stats, write_recipe
+from tests.core_helpers import read_output, read_quarantine, recipe_dict, stats, write_recipe
 
 
 def run(data):
     return run_recipe(validate_recipe(data))
-
-
-def quarantine_rows(out):
-    rows = []
-    for f in sorted((out / "quarantine").glob("*.parquet")):
-        rows += pq.read_table(f).to_pylist()
-    return rows
 
 
 def test_missing_path_is_a_validation_problem(tmp_path):
@@ -66,7 +59,7 @@ def test_null_and_empty_text(tmp_path):
     pq.write_table(pa.table({"text": ["good text", None, "", "more text"]}), folder / "a.parquet")
     out = tmp_path / "out"
     run(recipe_dict(f"{folder}/a.parquet", str(out), steps=[{"text_length_filter": {"min_chars": 1}}]))
-    q = quarantine_rows(out)
+    q = read_quarantine(out)
     assert [(r["row"], r["field"], r["reason"]) for r in q] == [(1, "text", "null_text")]
     s = stats(out)
     assert s["input"]["documents"] == 4 and s["output"]["documents"] == 2
@@ -98,7 +91,7 @@ def test_jsonl_invalid_utf8_broken_lines_and_wrong_types(tmp_path):
     out = tmp_path / "out"
     run(recipe_dict(f"{folder}/a.jsonl.gz", str(out), steps=[]))
     assert [r["text"] for r in read_output(out)] == ["fine one", "fine two"]
-    q = quarantine_rows(out)
+    q = read_quarantine(out)
     assert [(r["row"], r["reason"]) for r in q] == [
         (2, "invalid_json"), (3, "invalid_utf8"), (4, "non_string_text (int)"), (5, "missing_field"),
         (6, "not_an_object"), (7, "null_text")]

@@ -16,18 +16,11 @@ from pipeline.io.readers import InputError
 from pipeline.io.writers import ShardWriter
 from pipeline.recipe import RecipeError, validate_recipe
 from pipeline.runner import run_recipe
-from tests.core_helpers import read_output, read_rejected, recipe_dict, stats
+from tests.core_helpers import read_output, read_quarantine, read_rejected, recipe_dict, stats
 
 
 def run(data):
     return run_recipe(validate_recipe(data))
-
-
-def quarantine_rows(out):
-    rows = []
-    for f in sorted((out / "quarantine").glob("*.parquet")):
-        rows += pq.read_table(f).to_pylist()
-    return rows
 
 
 def assert_balanced(out, n_in: int) -> dict:
@@ -128,7 +121,7 @@ def test_invalid_utf8_in_parquet_columns_is_quarantined(tmp_path):
     assert [r["text"] for r in read_output(out)] == ["good one", "good two"]
     for f in out.glob("*.parquet"):
         pq.read_table(f).validate(full=True)
-    q = quarantine_rows(out)
+    q = read_quarantine(out)
     assert [(r["row"], r["field"], r["reason"]) for r in q] == [
         (1, "text", "invalid_utf8"), (2, "id", "invalid_utf8"), (3, "src", "invalid_utf8")]
     s = assert_balanced(out, 5)
@@ -208,7 +201,7 @@ def test_lone_surrogates_are_quarantined(tmp_path):
     out = tmp_path / "out"
     run(recipe_dict(str(folder / "a.jsonl"), str(out), steps=[]))
     assert [r["text"] for r in read_output(out)] == ["fine", "a real pair \U0001F600"]
-    assert [(r["row"], r["field"], r["reason"]) for r in quarantine_rows(out)] == [
+    assert [(r["row"], r["field"], r["reason"]) for r in read_quarantine(out)] == [
         (2, "text", "lone_surrogate"), (3, "id", "lone_surrogate"), (4, "m", "lone_surrogate")]
     assert_balanced(out, 5)
 
@@ -223,7 +216,7 @@ def test_deeply_nested_jsonl_is_quarantined(tmp_path):
     write_jsonl(folder / "a.jsonl", [json.dumps({"text": "ok"}), deep, json.dumps({"text": "ok too"})])
     out = tmp_path / "out"
     run(recipe_dict(str(folder / "a.jsonl"), str(out), steps=[]))
-    assert [(r["row"], r["reason"]) for r in quarantine_rows(out)] == [(2, "nested_too_deep")]
+    assert [(r["row"], r["reason"]) for r in read_quarantine(out)] == [(2, "nested_too_deep")]
     assert_balanced(out, 3)
 
 
@@ -258,7 +251,7 @@ def test_line_longer_than_the_limit_is_quarantined(tmp_path):
     data["input"]["max_line_bytes"] = 1024
     run(data)
     assert [r["text"] for r in read_output(out)] == ["short", "after"]
-    q = quarantine_rows(out)
+    q = read_quarantine(out)
     assert [(r["row"], r["reason"]) for r in q] == [(2, "line_too_long")]
     assert len(q[0]["raw"]) <= 2000
     assert_balanced(out, 3)
@@ -278,7 +271,7 @@ def test_json_ids_strings_and_integers_only(tmp_path):
     out = tmp_path / "out"
     run(recipe_dict(str(folder / "a.jsonl"), str(out), steps=[]))
     assert [r["id"] for r in read_output(out)] == ["abc", "7"]
-    assert [(r["row"], r["field"], r["reason"]) for r in quarantine_rows(out)] == [
+    assert [(r["row"], r["field"], r["reason"]) for r in read_quarantine(out)] == [
         (3, "id", "non_string_id (bool)"), (4, "id", "non_string_id (dict)"), (5, "id", "non_string_id (float)"),
         (6, "id", "non_string_id (list)")]
     assert_balanced(out, 6)
