@@ -9,8 +9,7 @@ highest `keep_column` score, ties (and no keep column) to the smallest corpus or
 - resolve: each partition groups by root, picks the winner, and sends (node, root, size,
   winner) back to the node's partition, where `cluster_lookup` finds them per shard.
 
-minhash_dedup computes the same rule with its own copy of these stages; simhash_dedup uses
-this module.
+minhash_dedup and simhash_dedup both use this module.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from operators.base import DOC_KEY, SHARD_BITS, StageContext, StepResult
+from operators.base import DOC_KEY, SHARD_BITS, StageContext, StepResult, with_column
 from operators.dedup.components import PartitionedComponents
 from operators.dedup.keep import read_scores
 from operators.dedup.spill import read_partition, shard_partition, write_partitioned
@@ -81,8 +80,6 @@ def decide(table: pa.Table, lookup: tuple[np.ndarray, ...], reason: str, cluster
     found = node[pos] == keys
     removed = found & (winner[pos] != keys)
     if cluster_columns:
-        for name, values in (("cluster_id", np.where(found, root[pos], keys)), ("cluster_size", np.where(found, size[pos], 1))):
-            arr = pa.array(values, pa.int64())
-            i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, arr) if i >= 0 else table.append_column(name, arr)
+        table = with_column(table, "cluster_id", pa.array(np.where(found, root[pos], keys), pa.int64()))
+        table = with_column(table, "cluster_size", pa.array(np.where(found, size[pos], 1), pa.int64()))
     return StepResult(table, pa.array(np.where(removed, reason, None), pa.string()))

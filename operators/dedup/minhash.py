@@ -10,25 +10,22 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from operators.base import (
     DOC_KEY,
-    SHARD_BITS,
     TEXT,
     GlobalOperator,
     ShardInput,
     Stage,
     StageContext,
     StepResult,
-    with_column,
 )
+from operators.dedup import clusters
 from operators.dedup.components import PartitionedComponents, min_labels
 from operators.dedup.hashing import word_windows
-from operators.dedup.keep import KeepRule, read_scores, score_column, write_scores
+from operators.dedup.keep import KeepRule, score_column, write_scores
 from operators.dedup.minhash_core import band_keys, lsh_params, permutations, shingle_hash32, signatures
 from operators.dedup.spill import (
     PartitionedWriter,
     hash_partition,
     read_partition,
-    shard_partition,
-    write_partitioned,
 )
 from operators.dedup.verify import JaccardVerifier
 from operators.registry import register
@@ -196,66 +193,16 @@ class MinHashDedup(GlobalOperator):
         for k, v in self._components(ctx).finish().items():
             ctx.metrics[f"minhash_dedup:{k}"] += v
 
-    # ---- stage 4: cluster sizes and kept documents -----------------------------------------
+    # ---- stage 4: cluster sizes and kept documents (the shared keep rule, clusters.py) -------
     def _gather(self, p: int, ctx: StageContext) -> None:
-        cc = self._components(ctx)
-        nodes, roots = cc.labels(p)
-        if self.keep_column is not None:
-            scores = read_scores(ctx.workdir, p, self.partitions, ctx.num_shards, nodes)
-        else:
-            scores = np.zeros(len(nodes), dtype=np.float64)
-        owner = cc.owner(roots)
-        write_partitioned(ctx.workdir / "gather", p, owner, {"root": roots, "node": nodes, "score": scores},
-                          self.partitions)
+        clusters.gather(self._components(ctx), p, ctx, self.keep_column)
 
     def _resolve(self, p: int, ctx: StageContext) -> None:
-        t = read_partition(ctx.workdir / "gather", p, GATHER_SCHEMA)
-        root = t.column("root").to_numpy()
-        node = t.column("node").to_numpy()
-        score = t.column("score").to_numpy()
-        order = np.lexsort((node, -score, root))  # per root: best score first, then corpus order
-        root, node = root[order], node[order]
-        first = np.ones(len(root), dtype=bool)
-        first[1:] = root[1:] != root[:-1]
-        starts = np.flatnonzero(first)
-        group = np.cumsum(first) - 1
-        sizes = np.diff(np.append(starts, len(root)))
-        winner = node[starts][group]
-        size = sizes[group]
-        ctx.metrics["minhash_dedup:clusters"] += len(starts)
-        ctx.metrics["minhash_dedup:documents_in_clusters"] += len(root)
-        owner = shard_partition(node, ctx.num_shards, self.partitions)
-        write_partitioned(ctx.workdir / "resolved", p, owner,
-                          {"node": node, "root": root, "size": size, "winner": winner}, self.partitions)
+        clusters.resolve(p, ctx, self.partitions, ctx.metrics, "minhash_dedup")
 
     # ---- filter ----------------------------------------------------------------------------
-    def _shard_clusters(self, shard_index: int, ctx: StageContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(node, root, size, winner) of the shard's documents that are in a cluster, by node."""
-        tag = (str(ctx.workdir), shard_index)
-        if self._cache is not None and self._cache[0] == tag:
-            return self._cache[1]
-        p = int(shard_partition(np.array([shard_index << SHARD_BITS]), ctx.num_shards, self.partitions)[0])
-        lo, hi = shard_index << SHARD_BITS, (shard_index + 1) << SHARD_BITS
-        t = read_partition(ctx.workdir / "resolved", p, RESOLVED_SCHEMA)
-        node = t.column("node").to_numpy()
-        sel = (node >= lo) & (node < hi)
-        order = np.argsort(node[sel])
-        arrays = tuple(t.column(c).to_numpy()[sel][order] for c in ("node", "root", "size", "winner"))
-        self._cache = (tag, arrays)
-        return arrays
-
     def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
-        node, root, size, winner = self._shard_clusters(shard_index, ctx)
-        if len(node) == 0:  # no document of the shard is in a cluster: a sentinel no key equals
-            node = root = size = winner = np.array([-1], dtype=np.int64)
-        keys = table.column(DOC_KEY).to_numpy()
-        pos = np.minimum(np.searchsorted(node, keys), len(node) - 1)
-        found = node[pos] == keys
-        removed = found & (winner[pos] != keys)
-        if self.cluster_columns:
-            cluster_id = np.where(found, root[pos], keys)
-            cluster_size = np.where(found, size[pos], 1)
-            table = with_column(table, "cluster_id", pa.array(cluster_id, pa.int64()))
-            table = with_column(table, "cluster_size", pa.array(cluster_size, pa.int64()))
-        reasons = pa.array(np.where(removed, "minhash_dedup:duplicate", None), pa.string())
-        return StepResult(table, reasons)
+        tag = (str(ctx.workdir), shard_index)
+        if self._cache is None or self._cache[0] != tag:
+            self._cache = (tag, clusters.cluster_lookup(shard_index, ctx, self.partitions))
+        return clusters.decide(table, self._cache[1], "minhash_dedup:duplicate", self.cluster_columns)
