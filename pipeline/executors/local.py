@@ -124,12 +124,14 @@ class LocalBackend(Backend):
         def pump() -> None:
             while not stop.is_set():
                 try:
-                    shard, n = progress_queue.get(timeout=0.2)
+                    message = progress_queue.get(timeout=0.2)
                 except queue.Empty:
                     continue
                 except (EOFError, OSError):  # the pool broke while a worker was writing
                     return
-                bar.update(shard, n)
+                if message is None:  # the round is over (sent below): no 0.2 s wait per stage
+                    return
+                bar.update(*message)
 
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
@@ -146,6 +148,10 @@ class LocalBackend(Backend):
                 wait(pending)  # a broken pool fails every pending future at once
         finally:
             stop.set()
+            try:
+                progress_queue.put(None)
+            except (OSError, ValueError):  # a broken pool's queue: the pump ends by its timeout
+                pass
             thread.join()  # no progress message may re-add a shard's bar after it is removed
         again = []
         for f, i in futures.items():
