@@ -83,3 +83,36 @@ def decide(table: pa.Table, lookup: tuple[np.ndarray, ...], reason: str, cluster
         table = with_column(table, "cluster_id", pa.array(np.where(found, root[pos], keys), pa.int64()))
         table = with_column(table, "cluster_size", pa.array(np.where(found, size[pos], 1), pa.int64()))
     return StepResult(table, pa.array(np.where(removed, reason, None), pa.string()))
+
+
+class ClusterStages:
+    """The stages after candidate pairs, shared by the near-dedup operators: partitioned
+    connected components (components.py), then the keep rule above, then the filter. The operator
+    provides `name`, `partitions`, `cc_rounds`, `keep_column`, `cluster_columns` and `_cache`."""
+
+    def _components(self, ctx: StageContext) -> PartitionedComponents:
+        return PartitionedComponents(ctx.workdir / "components", self.partitions, ctx.num_shards, self.cc_rounds)
+
+    def _round(self, r: int):
+        def run(p: int, ctx: StageContext) -> None:
+            self._components(ctx).run_round(r, p)
+
+        run.__name__ = f"components_round_{r}"
+        return run
+
+    def _finish(self, ctx: StageContext) -> None:
+        for k, v in self._components(ctx).finish().items():
+            ctx.metrics[f"{self.name}:{k}"] += v
+
+    def _gather(self, p: int, ctx: StageContext) -> None:
+        gather(self._components(ctx), p, ctx, self.keep_column)
+
+    def _resolve(self, p: int, ctx: StageContext) -> None:
+        resolve(p, ctx, self.partitions, ctx.metrics, self.name)
+
+    def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
+        tag = (str(ctx.workdir), shard_index)
+        if self._cache is None or self._cache[0] != tag:
+            self._cache = (tag, cluster_lookup(shard_index, ctx, self.partitions))
+        return decide(table, self._cache[1], f"{self.name}:duplicate", self.cluster_columns)
+

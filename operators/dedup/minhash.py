@@ -15,10 +15,9 @@ from operators.base import (
     ShardInput,
     Stage,
     StageContext,
-    StepResult,
 )
 from operators.dedup import clusters
-from operators.dedup.components import PartitionedComponents, min_labels
+from operators.dedup.components import min_labels
 from operators.dedup.hashing import word_windows
 from operators.dedup.keep import KeepRule, score_column, write_scores
 from operators.dedup.minhash_core import band_keys, lsh_params, permutations, shingle_hash32, signatures
@@ -36,7 +35,7 @@ RESOLVED_SCHEMA = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("size"
 
 
 @register
-class MinHashDedup(GlobalOperator):
+class MinHashDedup(clusters.ClusterStages, GlobalOperator):
     """Remove near-duplicate documents: MinHash signatures of word n-gram shingles, LSH bands,
     connected components of the candidate pairs, one document kept per component.
 
@@ -148,9 +147,6 @@ class MinHashDedup(GlobalOperator):
             write_scores(ctx.workdir, shard.index, score_parts)
         ctx.metrics["minhash_dedup:documents_without_shingles"] += documents - hashed
 
-    def _components(self, ctx: StageContext) -> PartitionedComponents:
-        return PartitionedComponents(ctx.workdir / "components", self.partitions, ctx.num_shards, self.cc_rounds)
-
     # ---- stage 2: buckets -> candidate edges -----------------------------------------------
     def _buckets(self, q: int, ctx: StageContext) -> None:
         table = read_partition(ctx.workdir / "buckets", q, BUCKET_SCHEMA)
@@ -181,28 +177,4 @@ class MinHashDedup(GlobalOperator):
         cc = self._components(ctx)
         cc.send(cc.inbox(0), p, u, v)
 
-    # ---- stage 3: connected components -----------------------------------------------------
-    def _round(self, r: int):
-        def run(p: int, ctx: StageContext) -> None:
-            self._components(ctx).run_round(r, p)
-
-        run.__name__ = f"components_round_{r}"
-        return run
-
-    def _finish(self, ctx: StageContext) -> None:
-        for k, v in self._components(ctx).finish().items():
-            ctx.metrics[f"minhash_dedup:{k}"] += v
-
-    # ---- stage 4: cluster sizes and kept documents (the shared keep rule, clusters.py) -------
-    def _gather(self, p: int, ctx: StageContext) -> None:
-        clusters.gather(self._components(ctx), p, ctx, self.keep_column)
-
-    def _resolve(self, p: int, ctx: StageContext) -> None:
-        clusters.resolve(p, ctx, self.partitions, ctx.metrics, "minhash_dedup")
-
-    # ---- filter ----------------------------------------------------------------------------
-    def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
-        tag = (str(ctx.workdir), shard_index)
-        if self._cache is None or self._cache[0] != tag:
-            self._cache = (tag, clusters.cluster_lookup(shard_index, ctx, self.partitions))
-        return clusters.decide(table, self._cache[1], "minhash_dedup:duplicate", self.cluster_columns)
+    # stages 3-4 and the filter: clusters.ClusterStages (components, keep rule, decide)

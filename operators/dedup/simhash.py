@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr, model_validator
 
-from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult
+from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext
 from operators.dedup import clusters
-from operators.dedup.components import PartitionedComponents, min_labels
+from operators.dedup.components import min_labels
 from operators.dedup.hashing import word_windows
 from operators.dedup.keep import KeepRule, score_column, write_scores
 from operators.dedup.simhash_core import char_windows, close_pairs, simhashes, table_keys, table_masks
@@ -23,7 +23,7 @@ MAX_TABLES = 2000
 
 
 @register
-class SimHashDedup(GlobalOperator):
+class SimHashDedup(clusters.ClusterStages, GlobalOperator):
     """Remove near-duplicate documents: 64-bit SimHash of word n-gram shingles, block
     permutation tables for a Hamming-distance threshold, candidates verified by their exact
     distance, connected components, one document kept per component.
@@ -92,9 +92,6 @@ class SimHashDedup(GlobalOperator):
             Stage("resolve", "partition", self._resolve, partitions=self.partitions),
         ]
 
-    def _components(self, ctx: StageContext) -> PartitionedComponents:
-        return PartitionedComponents(ctx.workdir / "components", self.partitions, ctx.num_shards, self.cc_rounds)
-
     # ---- stage 1: SimHash and table keys per shard ----------------------------------------
     def _hashes(self, shard: ShardInput, ctx: StageContext) -> None:
         masks = table_masks(self.blocks, self.distance)
@@ -140,27 +137,4 @@ class SimHashDedup(GlobalOperator):
         cc = self._components(ctx)
         cc.send(cc.inbox(0), q, nodes, low)
 
-    # ---- stage 3: connected components (components.py) -------------------------------------
-    def _round(self, r: int):
-        def run(p: int, ctx: StageContext) -> None:
-            self._components(ctx).run_round(r, p)
-
-        run.__name__ = f"components_round_{r}"
-        return run
-
-    def _finish(self, ctx: StageContext) -> None:
-        for k, v in self._components(ctx).finish().items():
-            ctx.metrics[f"{self.name}:{k}"] += v
-
-    # ---- stage 4: cluster sizes and kept documents (clusters.py) ---------------------------
-    def _gather(self, p: int, ctx: StageContext) -> None:
-        clusters.gather(self._components(ctx), p, ctx, self.keep_column)
-
-    def _resolve(self, p: int, ctx: StageContext) -> None:
-        clusters.resolve(p, ctx, self.partitions, ctx.metrics, self.name)
-
-    def apply_shard(self, table: pa.Table, shard_index: int, ctx: StageContext) -> StepResult:
-        tag = (str(ctx.workdir), shard_index)
-        if self._cache is None or self._cache[0] != tag:
-            self._cache = (tag, clusters.cluster_lookup(shard_index, ctx, self.partitions))
-        return clusters.decide(table, self._cache[1], f"{self.name}:duplicate", self.cluster_columns)
+    # stages 3-4 and the filter: clusters.ClusterStages (components, keep rule, decide)
