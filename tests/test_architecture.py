@@ -48,6 +48,11 @@ def test_only_the_storage_layer_renames() -> None:
                     elif name == "rename" and not (isinstance(owner, ast.Name) and owner.id in ("os", "shutil")):
                         # Path.rename / .rename(...) on a path object (tables use rename_columns)
                         offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .rename()")
+                    elif name == "replace" and len(node.args) == 1 and not node.keywords:
+                        # Path.replace(target) renames; str/bytes.replace take two arguments
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .replace()")
+                    elif (isinstance(owner, ast.Name) and owner.id == "shutil" and name == "move"):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} shutil.move")
     assert offenders == [], "rename outside storage/: " + ", ".join(offenders)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from pipeline.dj_mapping import Context, Step, Unmappable, convert_step
+from storage import files
 
 # Top-level Data-Juicer keys the converter reads; the others are listed as ignored.
 READ_KEYS = {"process", "dataset_path", "export_path", "np", "text_keys"}
@@ -130,10 +131,7 @@ def cmd_convert_dj(args: argparse.Namespace) -> int:
                   args.output or conv.output_path or f"out/{Path(args.recipe).stem}", args.workers)
     if args.out:
         path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        files.write_text(path, text)
         console.print(f"[green]converted[/] {args.recipe} -> {path}: {len(conv.steps)} steps"
                       + (f", {len(conv.dropped)} dropped" if conv.dropped else ""), highlight=False)
     else:

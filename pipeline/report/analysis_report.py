@@ -33,14 +33,13 @@ from pipeline.report.sections import (
     recipe_section,
     stat_panel,
 )
+from storage import files
 
 
 def write_analysis(analysis: Analysis, path: Path) -> Path:
     html = build_analysis_page(analysis)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    files.write_text(path, html)
     return path
 
 

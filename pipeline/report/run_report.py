@@ -41,6 +41,7 @@ from pipeline.report.sections import (
     recipe_section,
     stat_panel,
 )
+from storage import files
 
 KEPT_GROUP = "kept"
 EXAMPLES_PER_REASON = 3
@@ -57,9 +58,7 @@ def write_report(out_dir: Path, path: Path | None = None) -> Path:
     run = load_run(Path(out_dir))
     target = Path(path) if path is not None else run.out / "report.html"
     html = build_report(run)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    files.write_text(target, html)
     return target
 
 
