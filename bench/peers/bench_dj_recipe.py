@@ -88,8 +88,8 @@ def run_data_juicer(dj_recipe: Path, inputs: Path, work: Path) -> dict[str, Any]
     env.update(HF_HOME=str(ENVS / "hf_home"), DATA_JUICER_MODELS_CACHE=str(ENVS / "dj_models"))
     log = work / "dj.log"
     with open(log, "w") as f:
-        m = measure_command([str(ENVS / "data_juicer" / "bin" / "python"), str(HERE / "run_data_juicer_recipe.py"),
-                             str(dj_recipe), str(inputs), str(out)], env=env, cwd=work, stdout=f,
+        m = measure_command([str(ENVS / "data_juicer" / "bin" / "python"), str(HERE / "run_data_juicer.py"), "recipe",
+                             str(inputs), str(out), "--recipe", str(dj_recipe)], env=env, cwd=work, stdout=f,
                             stderr=subprocess.STDOUT)
     lines = [line for line in log.read_text().splitlines() if line.startswith('{"documents"')]
     if m["returncode"] != 0 or not lines:
