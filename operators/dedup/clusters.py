@@ -18,8 +18,9 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field, PrivateAttr
 
-from operators.base import DOC_KEY, SHARD_BITS, StageContext, StepResult, with_column
+from operators.base import DOC_KEY, SHARD_BITS, GlobalOperator, StageContext, StepResult, with_column
 from operators.dedup.components import PartitionedComponents
 from operators.dedup.keep import read_scores
 from operators.dedup.spill import read_partition, shard_partition, write_partitioned
@@ -85,10 +86,16 @@ def decide(table: pa.Table, lookup: tuple[np.ndarray, ...], reason: str, cluster
     return StepResult(table, pa.array(np.where(removed, reason, None), pa.string()))
 
 
-class ClusterStages:
-    """The stages after candidate pairs, shared by the near-dedup operators: partitioned
-    connected components (components.py), then the keep rule above, then the filter. The operator
-    provides `name`, `partitions`, `cc_rounds`, `keep_column`, `cluster_columns` and `_cache`."""
+class ClusterStages(GlobalOperator):
+    """Base of the near-dedup operators: their shared parameters, and the stages after candidate
+    pairs: partitioned connected components (components.py), the keep rule above, the filter."""
+
+    keep_column: str | None = Field(None, description="keep the document with the highest value of this column; null: the first")
+    cluster_columns: bool = Field(False, description="add cluster_id (smallest _doc_key) and cluster_size columns")
+    partitions: int = Field(8, ge=1, le=4096, description="partitions of buckets and of the component rounds")
+    cc_rounds: int = Field(8, ge=1, le=64, description="partitioned component rounds before finishing in one task")
+
+    _cache: tuple | None = PrivateAttr(default=None)
 
     def _components(self, ctx: StageContext) -> PartitionedComponents:
         return PartitionedComponents(ctx.workdir / "components", self.partitions, ctx.num_shards, self.cc_rounds)

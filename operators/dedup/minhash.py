@@ -6,12 +6,11 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
 from operators.base import (
     DOC_KEY,
     TEXT,
-    GlobalOperator,
     ShardInput,
     Stage,
     StageContext,
@@ -35,7 +34,7 @@ RESOLVED_SCHEMA = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("size"
 
 
 @register
-class MinHashDedup(clusters.ClusterStages, GlobalOperator):
+class MinHashDedup(clusters.ClusterStages):
     """Remove near-duplicate documents: MinHash signatures of word n-gram shingles, LSH bands,
     connected components of the candidate pairs, one document kept per component.
 
@@ -71,12 +70,6 @@ class MinHashDedup(clusters.ClusterStages, GlobalOperator):
     strip_punctuation: bool = Field(True, description="treat Unicode punctuation and symbols as spaces")
     unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = Field(None, description="Unicode normalization before shingling")
     verify: bool = Field(False, description="compute the exact Jaccard of candidate pairs and drop those below threshold")
-    keep_column: str | None = Field(None, description="keep the document with the highest value of this column; null: the first")
-    cluster_columns: bool = Field(False, description="add cluster_id (smallest _doc_key) and cluster_size columns")
-    partitions: int = Field(8, ge=1, le=4096, description="partitions of buckets and of the component rounds")
-    cc_rounds: int = Field(8, ge=1, le=64, description="partitioned component rounds before finishing in one task")
-
-    _cache: tuple | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_bands(self) -> MinHashDedup:

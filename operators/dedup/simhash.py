@@ -7,9 +7,9 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 
-from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, StageContext
+from operators.base import DOC_KEY, TEXT, ShardInput, Stage, StageContext
 from operators.dedup import clusters
 from operators.dedup.components import min_labels
 from operators.dedup.hashing import word_windows
@@ -23,7 +23,7 @@ MAX_TABLES = 2000
 
 
 @register
-class SimHashDedup(clusters.ClusterStages, GlobalOperator):
+class SimHashDedup(clusters.ClusterStages):
     """Remove near-duplicate documents: 64-bit SimHash of word n-gram shingles, block
     permutation tables for a Hamming-distance threshold, candidates verified by their exact
     distance, connected components, one document kept per component.
@@ -64,12 +64,6 @@ class SimHashDedup(clusters.ClusterStages, GlobalOperator):
     lowercase: bool = Field(True, description="compare lowercased text")
     strip_punctuation: bool = Field(True, description="treat Unicode punctuation and symbols as spaces")
     unicode_form: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = Field(None, description="Unicode normalization before shingling")
-    keep_column: str | None = Field(None, description="keep the document with the highest value of this column; null: the first")
-    cluster_columns: bool = Field(False, description="add cluster_id (smallest _doc_key) and cluster_size columns")
-    partitions: int = Field(8, ge=1, le=4096, description="partitions of buckets and of the component rounds")
-    cc_rounds: int = Field(8, ge=1, le=64, description="partitioned component rounds before finishing in one task")
-
-    _cache: tuple | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_tables(self) -> SimHashDedup:
