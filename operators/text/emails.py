@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import Mapper, with_column
+from operators.base import Mapper
 from operators.registry import register
-from operators.text.rewrite import batch_text, count_matches, rewrite_rows, set_text
+from operators.text.rewrite import remove_matches
 
 # local part, "@", domain with at least one dot and a letters-only last label
 EMAIL_PATTERN = r"[A-Za-z0-9.+_-]+@[A-Za-z0-9.+_-]+\.[A-Za-z]+"
@@ -34,12 +32,4 @@ class RemoveEmails(Mapper):
     count_column: str | None = Field("email_count", description="column for addresses per document; null: none")
 
     def process(self, table: pa.Table) -> pa.Table:
-        before = batch_text(table)
-        counts = count_matches(before, EMAIL_PATTERN)
-        self.add_metric(f"{self.name}:emails", int(counts.sum()))
-        repl = self.replacement.replace("\\", "\\\\")
-        after = rewrite_rows(before, pa.array(counts > 0), lambda t: pc.replace_substring_regex(t, EMAIL_PATTERN, repl))
-        table = set_text(self, table, before, after)
-        if self.count_column:
-            table = with_column(table, self.count_column, pa.array(counts.astype(np.int32)), pa.int32())
-        return table
+        return remove_matches(self, table, EMAIL_PATTERN, self.replacement, "emails", self.count_column)

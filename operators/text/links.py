@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
-from operators.base import Mapper, with_column
+from operators.base import Mapper
 from operators.registry import register
-from operators.text.rewrite import batch_text, count_matches, rewrite_rows, set_text
+from operators.text.rewrite import remove_matches
 
 # Python's \w and \s are Unicode-aware, RE2's are ASCII: spelled out as classes here.
 _WORD = r"[\p{L}\p{N}\p{Mn}_]"
@@ -47,12 +45,4 @@ class RemoveLinks(Mapper):
     count_column: str | None = Field("link_count", description="column for URLs per document; null: none")
 
     def process(self, table: pa.Table) -> pa.Table:
-        before = batch_text(table)
-        counts = count_matches(before, URL_PATTERN)
-        self.add_metric(f"{self.name}:links", int(counts.sum()))
-        repl = self.replacement.replace("\\", "\\\\")
-        after = rewrite_rows(before, pa.array(counts > 0), lambda t: pc.replace_substring_regex(t, URL_PATTERN, repl))
-        table = set_text(self, table, before, after)
-        if self.count_column:
-            table = with_column(table, self.count_column, pa.array(counts.astype(np.int32)), pa.int32())
-        return table
+        return remove_matches(self, table, URL_PATTERN, self.replacement, "links", self.count_column)

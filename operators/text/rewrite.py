@@ -47,3 +47,18 @@ def count_matches(texts: pa.Array, pattern: str) -> np.ndarray:
     if len(texts) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.asarray(pc.count_substring_regex(texts, pattern).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def remove_matches(op: Operator, table: pa.Table, pattern: str, replacement: str, what: str,
+                   count_column: str | None) -> pa.Table:
+    """Replace every match of `pattern` in the text (rows without one are not rewritten); count
+    them in metric `<op>:<what>` and, if named, an int32 column per document."""
+    before = batch_text(table)
+    counts = count_matches(before, pattern)
+    op.add_metric(f"{op.name}:{what}", int(counts.sum()))
+    repl = replacement.replace("\\", "\\\\")
+    after = rewrite_rows(before, pa.array(counts > 0), lambda t: pc.replace_substring_regex(t, pattern, repl))
+    table = set_text(op, table, before, after)
+    if count_column:
+        table = with_column(table, count_column, pa.array(counts.astype(np.int32)), pa.int32())
+    return table
