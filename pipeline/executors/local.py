@@ -124,14 +124,15 @@ class LocalBackend(Backend):
         def pump() -> None:
             while not stop.is_set():
                 try:
-                    message = progress_queue.get(timeout=0.2)
+                    # a short wait: joining this thread ends every stage, and 0.2 s cost MinHash's
+                    # 20-odd stages seconds; the driver never writes to this queue (its feeder
+                    # thread could then hold up the interpreter's exit)
+                    shard, n = progress_queue.get(timeout=0.01)
                 except queue.Empty:
                     continue
                 except (EOFError, OSError):  # the pool broke while a worker was writing
                     return
-                if message is None:  # the round is over (sent below): no 0.2 s wait per stage
-                    return
-                bar.update(*message)
+                bar.update(shard, n)
 
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
@@ -148,10 +149,6 @@ class LocalBackend(Backend):
                 wait(pending)  # a broken pool fails every pending future at once
         finally:
             stop.set()
-            try:
-                progress_queue.put(None)
-            except (OSError, ValueError):  # a broken pool's queue: the pump ends by its timeout
-                pass
             thread.join()  # no progress message may re-add a shard's bar after it is removed
         again = []
         for f, i in futures.items():
