@@ -23,21 +23,30 @@ PathLike = str | os.PathLike
 TEMP_MARK = ".tmp-"
 
 
+def _text(path: Any) -> str:
+    url = getattr(path, "url", None)  # a storage.location.Location (remote ones refuse os.fspath)
+    return url if isinstance(url, str) else os.fspath(path)
+
+
+def _options(path: Any, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    return storage_options if storage_options is not None else getattr(path, "options", None)
+
+
 def is_url(path: PathLike) -> bool:
     """True for `scheme://...` locations other than `file://`."""
-    text = os.fspath(path)
+    text = _text(path)
     return "://" in text and not text.startswith("file://")
 
 
 def local_path(path: PathLike) -> Path:
-    text = os.fspath(path)
+    text = _text(path)
     return Path(text[len("file://"):] if text.startswith("file://") else text)
 
 
 def join(base: PathLike, *parts: str) -> str | Path:
     """`base/part/...` for a local path (a Path) or a URL (a str)."""
     if is_url(base):
-        return "/".join([os.fspath(base).rstrip("/"), *parts])
+        return "/".join([_text(base).rstrip("/"), *parts])
     return local_path(base).joinpath(*parts)
 
 
@@ -45,7 +54,7 @@ def filesystem(path: PathLike, storage_options: dict[str, Any] | None = None) ->
     """(fsspec filesystem, path inside it) for a URL."""
     import fsspec
 
-    return fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
+    return fsspec.core.url_to_fs(_text(path), **(_options(path, storage_options) or {}))
 
 
 def temp_name(final_name: str) -> str:
@@ -64,7 +73,7 @@ class AtomicFile:
 
     def __init__(self, path: PathLike, storage_options: dict[str, Any] | None = None):
         self.path = path
-        self.storage_options = storage_options
+        self.storage_options = _options(path, storage_options)
         self._done = False
         if is_url(path):
             fd, tmp = tempfile.mkstemp(prefix="pipeline-upload-")
