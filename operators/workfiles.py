@@ -47,6 +47,16 @@ def file_names(folder: Location, prefix: str = "", suffix: str = "") -> list[str
     return [n for n in location(folder).list_names() if n.startswith(prefix) and n.endswith(suffix) and not files.is_temporary(n)]
 
 
+def has_files(folder: Location) -> bool:
+    """Whether any file is under `folder`. Not `exists()`: an object store that is a file system
+    underneath (SeaweedFS, MinIO on a disk) may keep listing a folder whose files were deleted."""
+    folder = location(folder)
+    if not folder.is_remote:
+        return folder.path.is_dir() and any(p.is_file() for p in folder.path.rglob("*"))
+    fs, inner = files.filesystem(folder)
+    return any(info.get("type") == "file" for info in fs.find(inner, detail=True).values())
+
+
 def save_npy(where: Location, array: np.ndarray) -> None:
     with location(where).atomic() as handle:
         np.save(handle, array)

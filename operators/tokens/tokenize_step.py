@@ -30,7 +30,7 @@ from operators.dedup.spill import PartitionedWriter, hash_partition, read_partit
 from operators.registry import register
 from operators.tokens import keys as K
 from operators.tokens.packing import SplitWriter
-from operators.workfiles import download, file_names, load_npy, save_npy
+from operators.workfiles import download, file_names, has_files, load_npy, save_npy
 from storage import files
 from storage.location import Location
 
@@ -162,7 +162,7 @@ class Tokenize(GlobalOperator):
     def _write(self, ctx: StageContext) -> None:
         out = self._out_dir(ctx)
         manifest_path = out / MANIFEST
-        if manifest_path.exists() and not (ctx.workdir / "records").exists():
+        if manifest_path.exists() and not has_files(ctx.workdir / "records"):
             return  # written by an attempt killed after it finished but before its completion mark
         out.mkdir()
         for old in out.list_names():  # an interrupted attempt's files: ours by name, rewritten below

@@ -57,7 +57,8 @@ def _input(index: int, table: pa.Table, batch_rows: int) -> ShardInput:
 
 
 def run_stages(op: GlobalOperator, shards: list[pa.Table], workdir: Location, artifacts: Location,
-               read_files: Callable | None = None, batch_rows: int = 64) -> Outcome:
+               read_files: Callable | None = None, batch_rows: int = 64, stages: list[str] | None = None) -> Outcome:
+    """Every stage (or those named in `stages`), then `apply_shard` on every batch."""
     ctx = StageContext(workdir=workdir, shard_names=[f"shard-{i}" for i in range(len(shards))], artifacts=artifacts,
                        read_files=read_files)
     inputs = [_input(i, t, batch_rows) for i, t in enumerate(shards)]
@@ -65,6 +66,8 @@ def run_stages(op: GlobalOperator, shards: list[pa.Table], workdir: Location, ar
     op.bind_run(artifacts)
     op.ensure_setup()
     for stage in op.stages():
+        if stages is not None and stage.name not in stages:
+            continue
         for task in stage.task_indices(list(range(len(shards)))):
             stage.run(task, inputs, ctx)
     op.bind(ctx)
@@ -85,7 +88,7 @@ def tree(where: Location) -> dict[str, bytes]:
         root = where.path
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
     fs, inner = files.filesystem(where)
-    found = fs.find(inner)
+    found = [p for p, info in fs.find(inner, detail=True).items() if info["type"] == "file"]
     return {p[len(inner.rstrip("/")) + 1:]: fs.cat_file(p) for p in sorted(found)}
 
 
