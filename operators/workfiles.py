@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -83,31 +81,9 @@ def local_folder(where: Location) -> Iterator[Path]:
         yield tmp
 
 
-@contextmanager
-def private_folder(parent: Location | None, prefix: str) -> Iterator[Path]:
-    """A private local folder (mode 0700) for work files native libraries open by name, deleted
-    when the block ends: under `parent` when that is local, else in the system's temporary folder."""
-    base: Path | None = None
-    if parent is not None and not parent.is_remote:
-        parent.mkdir()
-        base = parent.path
-    work = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def download(where: Location, target: Path) -> Path:
     """Copy a (remote) file to a local path, streaming; returns `target`."""
     with where.open() as src, open(target, "wb") as out:
         shutil.copyfileobj(src, out, 1 << 22)
     return target
 
-
-def read_any(where: Location, reader: Any) -> Any:
-    """`reader(local path or binary handle)`: the path when local, an open handle when remote."""
-    if not where.is_remote:
-        return reader(where.path)
-    with where.open() as handle:
-        return reader(handle)
