@@ -37,19 +37,26 @@ def benchmark_name(path: str) -> str:
 def benchmark_files(pattern: str) -> list[str]:
     """The benchmark files a path or glob names, on local disk or at a URL (`s3://...`, any fsspec
     store; credentials from the usual environment), sorted; an error when there are none."""
-    magic = any(c in pattern for c in "*?[")
-    if storage_files.is_url(pattern):
-        fs, inner = storage_files.filesystem(pattern)
-        scheme = pattern.split("://", 1)[0]
-        found = sorted(f"{scheme}://{p}" for p in fs.glob(inner)) if magic else [pattern]
-        is_file = lambda f: fs.isfile(storage_files.filesystem(f)[1])  # noqa: E731
-    else:
-        found = sorted(glob.glob(pattern)) if magic else [pattern]
-        is_file = lambda f: Path(f).is_file()  # noqa: E731
+    found = _glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
     found = [f for f in found if f.endswith(SUFFIXES)]
-    if not found or not all(is_file(f) for f in found):
+    if not found or not all(_is_file(f) for f in found):
         raise FileNotFoundError(f"decontaminate: no benchmark file matches {pattern!r}")
     return found
+
+
+def _glob(pattern: str) -> list[str]:
+    if not storage_files.is_url(pattern):
+        return sorted(glob.glob(pattern))
+    fs, inner = storage_files.filesystem(pattern)
+    scheme = pattern.split("://", 1)[0]
+    return sorted(f"{scheme}://{p}" for p in fs.glob(inner))
+
+
+def _is_file(path: str) -> bool:
+    if not storage_files.is_url(path):
+        return Path(path).is_file()
+    fs, inner = storage_files.filesystem(path)
+    return bool(fs.isfile(inner))
 
 
 def _text_reader(path: str, raw: IO[bytes]) -> io.TextIOWrapper:
