@@ -1,6 +1,7 @@
 """Running a global operator's stages as an executor does (several shards, every stage task
 through `Stage.run`, then `apply_shard`), with a work folder and an artifacts folder that are
-Locations: a local folder or a bucket of the session's real S3 server. Tests compare the two."""
+Locations: a local folder or a bucket of the session's real S3 server (the `places` fixture of
+tests/operators/conftest.py). Tests compare the two."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from operators.base import DOC_KEY, ID, SHARD_BITS, TEXT, GlobalOperator, ShardInput, StageContext
 from storage import files
@@ -90,15 +90,3 @@ def tree(where: Location) -> dict[str, bytes]:
     fs, inner = files.filesystem(where)
     found = [p for p, info in fs.find(inner, detail=True).items() if info["type"] == "file"]
     return {p[len(inner.rstrip("/")) + 1:]: fs.cat_file(p) for p in sorted(found)}
-
-
-@pytest.fixture
-def places(s3_server, tmp_path, monkeypatch):
-    """(local work, local artifacts, S3 work, S3 artifacts); URLs without options (an operator's
-    own path parameters) reach the server through the usual AWS environment variables."""
-    for key, value in s3_server.env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
-    bucket = Location(f"s3://{s3_server.new_bucket()}", s3_server.storage_options)
-    local = Location(tmp_path / "run")
-    return local / "work", local / "artifacts", bucket / "work", bucket / "artifacts"

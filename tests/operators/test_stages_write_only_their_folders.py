@@ -21,7 +21,7 @@ from operators.tokenizer.train import TrainTokenizer, train_on_texts
 from operators.tokens.mix_step import Mix
 from operators.tokens.tokenize_step import Tokenize
 from storage.location import Location
-from tests.operators.stage_runner import places, run_stages, sentence, shard_tables  # noqa: F401
+from tests.operators.stage_runner import run_stages, sentence, shard_tables
 
 
 def everything(folder: Path) -> list[str]:
@@ -30,7 +30,7 @@ def everything(folder: Path) -> list[str]:
 
 @pytest.mark.filterwarnings("ignore::operators.lm.cutoffs.SmallCutoffSampleWarning")
 @pytest.mark.parametrize("where", ["local", "s3"])
-def test_stages_leave_nothing_outside_their_folders(places, tmp_path, monkeypatch, where) -> None:  # noqa: F811
+def test_stages_leave_nothing_outside_their_folders(places, tmp_path, monkeypatch, where) -> None:
     rng = random.Random(4)
     texts = [f"{sentence(rng, 30)}\n{sentence(rng, 8)}" for _ in range(120)]
     texts += texts[:20]

@@ -4,28 +4,30 @@ so the remote model is compared with a local copy of itself, not with a local tr
 
 from __future__ import annotations
 
-import random
-
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from operators.classifier.quality_filter import QualityClassifierFilter
 from operators.classifier.training import QualityConfig, train_quality_classifier
 from storage.location import Location
-from tests.operators.stage_runner import WORDS, places, sentence  # noqa: F401
+from tests.conftest import shared_path
 
 
-def test_train_quality_classifier_into_s3(places, tmp_path) -> None:  # noqa: F811
-    rng = random.Random(2)
-    good = [sentence(rng, 30) + " careful study evidence" for _ in range(200)]
-    bad = [" ".join(rng.choice(WORDS[:6]) for _ in range(30)) + " click buy now" for _ in range(200)]
-    config = QualityConfig(buckets=10_000)
+def test_train_quality_classifier_into_s3(places, tmp_path) -> None:
+    table = pq.read_table(shared_path("corpus_en/part-00000.parquet"), columns=["text", "source"])
+    sources = table.column("source").to_pylist()
+    texts = table.column("text").to_pylist()
+    good = [t for t, s in zip(texts, sources) if s == "reuters21578"][:200]
+    bad = [t for t, s in zip(texts, sources) if s == "imdb"][:200]
+    config = QualityConfig(max_chars=5000, dim=16)
     folder = Location(places[3] / "quality")  # an object-store folder with its connection settings
     remote = train_quality_classifier(good, bad, folder, config)
-    assert remote.path == f"{folder}/model.bin" and remote.validation_accuracy == 1.0
-    assert (folder / "quality.json").read_json()["positives"] == 200
+    assert remote.path == f"{folder}/model.bin" and remote.validation_accuracy >= 0.7
+    assert (folder / "quality.json").read_json()["positives"] == 200  # reuters news vs imdb reviews
     (tmp_path / "copy").mkdir()
     (tmp_path / "copy" / "model.bin").write_bytes((folder / "model.bin").read_bytes())
-    probe = pa.table({"text": good[:5] + bad[:5]})
+    probe = pa.table({"text": good[:20] + bad[:20]})
     by_url = QualityClassifierFilter(model=str(folder)).compute_stats(probe).column("quality_score")
     by_path = QualityClassifierFilter(model=str(tmp_path / "copy")).compute_stats(probe).column("quality_score")
-    assert by_url.equals(by_path) and min(by_url.to_pylist()[:5]) > max(by_url.to_pylist()[5:])
+    scores = by_url.to_pylist()
+    assert by_url.equals(by_path) and sum(scores[:20]) > sum(scores[20:])

@@ -15,7 +15,7 @@ from operators.dedup.lines import LineDedup
 from operators.dedup.minhash import MinHashDedup
 from operators.dedup.simhash import SimHashDedup
 from storage import files
-from tests.operators.stage_runner import places, run_stages, sentence, shard_tables, tree  # noqa: F401
+from tests.operators.stage_runner import run_stages, sentence, shard_tables, tree
 
 BOILERPLATE = "Subscribe to our newsletter for weekly updates"
 
@@ -34,7 +34,7 @@ def corpus(seed: int = 7) -> tuple[list[str], list[float]]:
     return texts, [rng.random() for _ in texts]
 
 
-def both(make, places, shards, **kwargs):  # noqa: F811
+def both(make, places, shards, **kwargs):
     """The operator's outcome with local folders, then with S3 folders; checks they agree."""
     local_work, local_art, s3_work, s3_art = places
     local = run_stages(make(), shards, local_work, local_art, **kwargs)
@@ -47,7 +47,7 @@ def both(make, places, shards, **kwargs):  # noqa: F811
     return local
 
 
-def test_exact_dedup_with_work_and_index_on_s3(places) -> None:  # noqa: F811
+def test_exact_dedup_with_work_and_index_on_s3(places) -> None:
     texts, _ = corpus()
     shards = shard_tables(texts, 3)
     out = both(lambda: ExactDedup(partitions=4), places, shards)
@@ -66,7 +66,7 @@ def test_exact_dedup_with_work_and_index_on_s3(places) -> None:  # noqa: F811
     assert [r for _, r in from_s3.removed] == ["exact_dedup:in_index"] * 3
 
 
-def test_minhash_with_verification_and_keep_column_on_s3(places) -> None:  # noqa: F811
+def test_minhash_with_verification_and_keep_column_on_s3(places) -> None:
     texts, score = corpus()
     shards = shard_tables(texts, 3, {"score": score})
     out = both(lambda: MinHashDedup(partitions=3, verify=True, keep_column="score", cluster_columns=True,
@@ -74,21 +74,21 @@ def test_minhash_with_verification_and_keep_column_on_s3(places) -> None:  # noq
     assert len(out.removed) >= 30 and out.metrics["minhash_dedup:clusters"] >= 30
 
 
-def test_simhash_on_s3(places) -> None:  # noqa: F811
+def test_simhash_on_s3(places) -> None:
     texts, score = corpus()
     shards = shard_tables(texts, 2, {"score": score})
     out = both(lambda: SimHashDedup(partitions=3, keep_column="score", cc_rounds=2), places, shards)
     assert len(out.removed) >= 10
 
 
-def test_line_dedup_on_s3(places) -> None:  # noqa: F811
+def test_line_dedup_on_s3(places) -> None:
     texts, _ = corpus()
     out = both(lambda: LineDedup(partitions=4), places, shard_tables(texts, 3))
     assert out.metrics["line_dedup:lines_removed"] > 40
     assert sum(BOILERPLATE in t for t in out.kept.column("text").to_pylist()) == 1
 
 
-def test_decontaminate_with_benchmarks_on_s3(places, tmp_path) -> None:  # noqa: F811
+def test_decontaminate_with_benchmarks_on_s3(places, tmp_path) -> None:
     texts, _ = corpus()
     items = [" ".join(texts[i].split()[5:25]) for i in (2, 40, 77)] + ["too short to index"]
     data = gzip.compress("".join(json.dumps({"question": q}) + "\n" for q in items).encode())

@@ -16,7 +16,7 @@ from operators.lm.train_step import TrainLM
 from pipeline.io.documents import read_documents
 from storage import files
 from tests.operators.lm.test_estimator import lmplz  # noqa: F401  (fixture)
-from tests.operators.stage_runner import places, run_stages, sentence, shard_tables, tree  # noqa: F401
+from tests.operators.stage_runner import run_stages, sentence, shard_tables, tree
 
 SMALL = {"order": 3, "vocab_size": 200, "sp_sentences": 500, "cutoff_documents": 50}
 
@@ -43,7 +43,7 @@ def scores(folder_ref_artifacts, table: pa.Table) -> list[float]:
 
 
 @pytest.mark.filterwarnings("ignore::operators.lm.cutoffs.SmallCutoffSampleWarning")
-def test_train_lm_on_its_input_into_s3(places) -> None:  # noqa: F811
+def test_train_lm_on_its_input_into_s3(places) -> None:
     shards = shard_tables(texts(1, 240), 2)
     local_work, local_art, s3_work, s3_art = places
     local = run_stages(TrainLM(**SMALL), shards, local_work, local_art)

@@ -10,11 +10,11 @@ import pytest
 
 from operators.tokenizer.count import TokenCount
 from operators.tokenizer.train import TrainTokenizer
-from tests.operators.stage_runner import places, run_stages, sentence, shard_tables, tree  # noqa: F401
+from tests.operators.stage_runner import run_stages, sentence, shard_tables, tree
 
 
 @pytest.mark.parametrize("algorithm", ["bpe", "unigram"])
-def test_train_tokenizer_into_s3_artifacts(places, algorithm) -> None:  # noqa: F811
+def test_train_tokenizer_into_s3_artifacts(places, algorithm) -> None:
     rng = random.Random(1)
     shards = shard_tables([sentence(rng, 30) + f" number {i}" for i in range(240)], 2)
     local_work, local_art, s3_work, s3_art = places

@@ -12,10 +12,10 @@ from operators.tokenizer.train import train_on_texts
 from operators.tokens.mix_step import Mix
 from operators.tokens.tokenize_step import Tokenize
 from storage import files
-from tests.operators.stage_runner import places, run_stages, sentence, shard_tables, tree  # noqa: F401
+from tests.operators.stage_runner import run_stages, sentence, shard_tables, tree
 
 
-def test_mix_then_tokenize_on_s3(places, tmp_path) -> None:  # noqa: F811
+def test_mix_then_tokenize_on_s3(places, tmp_path) -> None:
     rng = random.Random(5)
     texts = [sentence(rng, rng.randrange(5, 60)) for _ in range(300)]
     sources = [("news", "books", "web")[i % 3] for i in range(300)]
