@@ -92,8 +92,8 @@ def summarize(layout: Any, segments: list[Any], steps: list[Any]) -> list[dict[s
     seconds, the longest task, the largest task peak RSS, summed bytes read and written."""
     out = []
     for seg in segments:
-        if seg.index > 0:  # the global step starting this segment ran its stages first
-            op = steps[seg.first]
+        op = steps[seg.first] if seg.first < seg.end else None
+        if op is not None and op.kind == "global":  # its stages ran before the segment's shard tasks
             done = layout.step_dir(seg.first, op) / "_done"
             for stage in op.stages():
                 total = _empty(f"{op.name}:{stage.name}", stage.kind)

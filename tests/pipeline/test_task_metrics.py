@@ -43,3 +43,13 @@ def test_stats_json_has_per_stage_task_figures(tmp_path):
     assert seg0["read_bytes"] >= sum(p.stat().st_size for p in shards)
     assert seg0["write_bytes"] >= sum(p.stat().st_size for p in (out / "_work" / "seg0").glob("*.parquet"))
     assert all(t["cpu_seconds"] > 0 and t["peak_rss_bytes"] > 20_000_000 for t in tasks.values())
+
+
+def test_a_global_first_step_has_its_stages_summarized(tmp_path):
+    write_parquet_shards(tmp_path / "in", 2, 50)
+    out = tmp_path / "out"
+    data = recipe_dict(f"{tmp_path}/in/*.parquet", str(out), steps=[{"exact_dedup": {"partitions": 2}}])
+    run_recipe(load_recipe(write_recipe(tmp_path / "r.yaml", data)))
+    tasks = [(t["label"], t["tasks"]) for t in stats(out)["tasks"]]
+    assert tasks == [("exact_dedup:hash", 2), ("exact_dedup:find_duplicates", 2), ("exact_dedup:save_index", 1),
+                     ("segment 0: exact_dedup", 2)]

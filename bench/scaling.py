@@ -1,0 +1,196 @@
+"""Scaling: what a run of D documents costs on n nodes x c cores, from a measured run.
+
+Commands (run from the project root; corpora under /tmp, never in the repository):
+
+  corpus  --copies K --out DIR [--prefix FILES:DIR ...]
+          K enciphered copies of corpus_en (bench/scaling_corpus.py: each copy keeps the
+          corpus's lengths and near-duplicate structure, copies are not near-duplicates of each
+          other), 10,000 documents per shard; --prefix links the first FILES shards into DIR.
+  measure --recipe minhash|demo|FILE --input GLOB --work DIR --save FILE.json [--workers 2]
+          run the recipe on the input and save its per-stage figures (stats.json `tasks`: per
+          shard segment and per global stage: tasks, task seconds, CPU seconds, peak RSS per
+          task, bytes read and written), wall time, documents and the machine's load (uptime).
+  predict --figures FILE.json --docs D --nodes n --cores c [--bandwidth 1e9] [--partitions P]
+          the model's prediction (bench/scaling_model.py, formula in its docstring), per stage.
+  check   --small A.json --large B.json
+          predict run B from run A on B's machine (1 node x B's workers) and compare.
+  table   --figures FILE.json [--docs 1e9] [--nodes 10 100 1000] [--cores 16]
+          the README's table: wall time, store traffic and memory per task.
+
+The minhash recipe is `minhash_dedup` with its defaults and `partitions: 16` (rejected rows
+not written); demo is configs/demo.yaml on the given input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import measure_run  # noqa: E402
+from scaling_corpus import SOURCE, link_prefix, make_corpus  # noqa: E402
+from scaling_model import Cluster, predict  # noqa: E402
+
+MINHASH_STEPS = [{"minhash_dedup": {"partitions": 16}}]
+
+
+def recipe_for(name: str, input_glob: str, out: Path, workers: int) -> dict[str, Any]:
+    if name == "minhash":
+        recipe = {"steps": MINHASH_STEPS, "output": {"rejected": False}}
+    else:
+        recipe = yaml.safe_load(Path(ROOT / "configs" / "demo.yaml" if name == "demo" else name).read_text())
+    recipe["input"] = {**recipe.get("input", {}), "path": input_glob, "text_column": "text", "id_column": "id"}
+    recipe["output"] = {**recipe.get("output", {}), "path": str(out), "report": False}
+    recipe["executor"] = {"type": "local", "workers": workers}
+    return recipe
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) * 1024
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "host": platform.node()}
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def cmd_measure(args: argparse.Namespace) -> None:
+    out = Path(args.work) / "out"
+    recipe = recipe_for(args.recipe, args.input, out, args.workers)
+    load_before = uptime()
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    m = measure_run(recipe, Path(args.work))
+    stats = m.pop("stats")
+    figures = {"recipe": args.recipe, "steps": recipe["steps"], "input": args.input, "workers": args.workers,
+               "documents": stats["input"]["documents"], "kept": stats["output"]["documents"],
+               "wall_seconds": m["wall_s"], "pipeline_wall_seconds": stats["wall_seconds"],
+               "tree_cpu_seconds": m["cpu_s"], "tree_peak_rss_bytes": m["peak_rss_gb"] * 1e9,
+               "started": started, "load_before": load_before, "load_after": uptime(), "machine": machine(),
+               "command": " ".join(sys.argv), "tasks": stats["tasks"],
+               "metrics": {t["operator"]: t["metrics"] for t in stats["steps"]}}
+    Path(args.save).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.save).write_text(json.dumps(figures, indent=1) + "\n")
+    print(figures_table(figures))
+    print(f"wall {m['wall_s']:.1f} s, {figures['documents']:,} documents; load {load_before} -> {figures['load_after']}")
+
+
+def figures_table(run: dict[str, Any]) -> str:
+    d = run["documents"]
+    rows = ["| stage | kind | tasks | task s / Mdoc | CPU s / Mdoc | read B/doc | written B/doc | peak RSS / task |",
+            "|---|---|---|---|---|---|---|---|"]
+    for s in run["tasks"]:
+        if s["tasks"]:
+            rows.append(f"| {s['label']} | {s['kind']} | {s['tasks']:,} | {s['seconds'] / d * 1e6:,.1f} | "
+                        f"{s['cpu_seconds'] / d * 1e6:,.1f} | {s['read_bytes'] / d:,.0f} | {s['write_bytes'] / d:,.0f} | "
+                        f"{s['peak_rss_bytes'] / 1e6:,.0f} MB |")
+    return "\n".join(rows)
+
+
+def prediction_table(p: dict[str, Any]) -> str:
+    rows = [f"{p['documents']:,} documents on {p['nodes']} x {p['cores']} cores: wall {p['wall_s']:,.0f} s "
+            f"({p['wall_s'] / 3600:,.2f} h), CPU {p['cpu_s']:,.0f} s, store traffic {p['traffic_bytes'] / 1e9:,.1f} GB, "
+            f"largest task {p['peak_rss_bytes'] / 1e9:,.2f} GB, {p['tasks']:,} tasks "
+            f"(per-task overhead {p['overhead_per_task_s']:.2f} s, fixed {p['fixed_s']:.1f} s)",
+            "| stage | tasks | s / task | compute s | I/O s | wall s | traffic GB | RSS / task |", "|---|---|---|---|---|---|---|---|"]
+    for s in p["stages"]:
+        rows.append(f"| {s['label']} | {s['tasks']:,} | {s['task_s']:,.2f} | {s['compute_s']:,.1f} | {s['io_s']:,.1f} | "
+                    f"{s['wall_s']:,.1f} | {s['traffic_bytes'] / 1e9:,.2f} | {s['peak_rss_bytes'] / 1e6:,.0f} MB |")
+    return "\n".join(rows)
+
+
+def cluster_of(args: argparse.Namespace) -> Cluster:
+    return Cluster(args.nodes, args.cores, args.bandwidth, args.partitions, args.shard_documents, args.driver_seconds)
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    run = json.loads(Path(args.figures).read_text())
+    print(prediction_table(predict(run, int(args.docs), cluster_of(args))))
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    small, large = (json.loads(Path(p).read_text()) for p in (args.small, args.large))
+    p = predict(small, large["documents"], Cluster(1, large["workers"], float("inf"), partitions=None))
+    print(prediction_table(p))
+    measured = {s["label"]: s for s in large["tasks"]}
+    print("\n| stage | predicted task s | measured task s | ratio | predicted GB | measured GB | predicted RSS | measured RSS |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in p["stages"]:
+        m = measured[s["label"]]
+        mb = (m["read_bytes"] + m["write_bytes"]) / 1e9
+        print(f"| {s['label']} | {s['task_s'] * s['tasks']:,.0f} | {m['seconds']:,.0f} | "
+              f"{m['seconds'] / max(s['task_s'] * s['tasks'], 1e-9):.2f} | {s['traffic_bytes'] / 1e9:,.2f} | {mb:,.2f} | "
+              f"{s['peak_rss_bytes'] / 1e6:,.0f} MB | {m['peak_rss_bytes'] / 1e6:,.0f} MB |")
+    print(f"\nwall: predicted {p['wall_s']:,.0f} s, measured {large['wall_seconds']:,.0f} s "
+          f"(measured / predicted {large['wall_seconds'] / p['wall_s']:.2f}); CPU predicted {p['cpu_s']:,.0f} s, "
+          f"measured (tasks) {sum(s['cpu_seconds'] for s in large['tasks']):,.0f} s")
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    run = json.loads(Path(args.figures).read_text())
+    print("| nodes x cores | wall | CPU (core-h) | store traffic | largest task RSS | tasks |\n|---|---|---|---|---|---|")
+    for n in args.nodes:
+        p = predict(run, int(args.docs), Cluster(n, args.cores, args.bandwidth, None, None, args.driver_seconds))
+        print(f"| {n:,} x {args.cores} | {p['wall_s'] / 3600:,.1f} h | {p['cpu_s'] / 3600:,.0f} | "
+              f"{p['traffic_bytes'] / 1e12:,.1f} TB | {p['peak_rss_bytes'] / 1e9:,.2f} GB | {p['tasks']:,} |")
+
+
+def cmd_corpus(args: argparse.Namespace) -> None:
+    n = make_corpus(Path(args.out), args.copies, Path(args.source))
+    print(f"{n:,} documents in {args.out}")
+    for spec in args.prefix:
+        files, folder = spec.split(":", 1)
+        print(f"{link_prefix(Path(args.out), Path(folder), int(files)):,} documents in {folder}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("corpus")
+    c.add_argument("--copies", type=int, required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--source", default=str(SOURCE))
+    c.add_argument("--prefix", nargs="*", default=[], help="FILES:DIR")
+    m = sub.add_parser("measure")
+    m.add_argument("--recipe", default="minhash")
+    m.add_argument("--input", required=True)
+    m.add_argument("--work", required=True)
+    m.add_argument("--save", required=True)
+    m.add_argument("--workers", type=int, default=2)
+    for name in ("predict", "table"):
+        p = sub.add_parser(name)
+        p.add_argument("--figures", required=True)
+        p.add_argument("--docs", type=float, default=1e9)
+        p.add_argument("--cores", type=int, default=16)
+        p.add_argument("--bandwidth", type=float, default=1e9, help="bytes/s per node to the store")
+        p.add_argument("--driver-seconds", type=float, default=0.0, help="driver seconds per task")
+        if name == "predict":
+            p.add_argument("--nodes", type=int, default=1)
+            p.add_argument("--partitions", type=int)
+            p.add_argument("--shard-documents", type=int)
+        else:
+            p.add_argument("--nodes", type=int, nargs="+", default=[10, 100, 1000])
+    k = sub.add_parser("check")
+    k.add_argument("--small", required=True)
+    k.add_argument("--large", required=True)
+    args = ap.parse_args()
+    {"corpus": cmd_corpus, "measure": cmd_measure, "predict": cmd_predict, "check": cmd_check,
+     "table": cmd_table}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
