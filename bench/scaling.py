@@ -14,6 +14,8 @@ Commands (run from the project root; corpora under /tmp, never in the repository
           the model's prediction (bench/scaling_model.py, formula in its docstring), per stage.
   check   --small A.json --large B.json
           predict run B from run A on B's machine (1 node x B's workers) and compare.
+  overhead --shards 1000 --work DIR --save FILE.json
+          tiny shards through exact_dedup: the wall, driver CPU and task seconds per task.
   table   --figures FILE.json [--docs 1e9] [--nodes 10 100 1000] [--cores 16]
           the README's table: wall time, store traffic and memory per task.
 
@@ -41,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from measure import measure_run  # noqa: E402
 from scaling_corpus import SOURCE, link_prefix, make_corpus  # noqa: E402
-from scaling_model import Cluster, predict  # noqa: E402
+from scaling_model import Cluster, driver_seconds_per_task, predict  # noqa: E402
 
 MINHASH_STEPS = [{"minhash_dedup": {"partitions": 16}}]
 
@@ -114,7 +116,8 @@ def prediction_table(p: dict[str, Any]) -> str:
 
 
 def cluster_of(args: argparse.Namespace) -> Cluster:
-    return Cluster(args.nodes, args.cores, args.bandwidth, args.partitions, args.shard_documents, args.driver_seconds)
+    return Cluster(args.nodes, args.cores, args.bandwidth, args.partitions, args.partition_documents,
+                   args.shard_documents, args.driver_seconds, args.basis)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -124,7 +127,11 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> None:
     small, large = (json.loads(Path(p).read_text()) for p in (args.small, args.large))
-    p = predict(small, large["documents"], Cluster(1, large["workers"], float("inf"), partitions=None))
+    d = 0.0
+    if args.calibrate:  # a smaller run of the same recipe: fit the driver's time per task
+        d = driver_seconds_per_task(json.loads(Path(args.calibrate).read_text()), small)
+        print(f"driver seconds per task, fitted on {args.calibrate} and {args.small}: {d:.4f}")
+    p = predict(small, large["documents"], Cluster(1, large["workers"], float("inf"), driver_seconds_per_task=d))
     print(prediction_table(p))
     measured = {s["label"]: s for s in large["tasks"]}
     print("\n| stage | predicted task s | measured task s | ratio | predicted GB | measured GB | predicted RSS | measured RSS |")
@@ -142,11 +149,44 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     run = json.loads(Path(args.figures).read_text())
-    print("| nodes x cores | wall | CPU (core-h) | store traffic | largest task RSS | tasks |\n|---|---|---|---|---|---|")
+    print("| nodes x cores | wall | of which driver | CPU (core-h) | store traffic | largest task RSS | tasks |\n"
+          "|---|---|---|---|---|---|---|")
     for n in args.nodes:
-        p = predict(run, int(args.docs), Cluster(n, args.cores, args.bandwidth, None, None, args.driver_seconds))
-        print(f"| {n:,} x {args.cores} | {p['wall_s'] / 3600:,.1f} h | {p['cpu_s'] / 3600:,.0f} | "
+        p = predict(run, int(args.docs), Cluster(n, args.cores, args.bandwidth, None, args.partition_documents,
+                                                 None, args.driver_seconds, basis="cpu"))
+        driver = max(p["tasks"] - sum(s["tasks"] for s in run["tasks"]), 0) * args.driver_seconds
+        print(f"| {n:,} x {args.cores} | {p['wall_s'] / 3600:,.2f} h | {driver / 3600:,.2f} h | {p['cpu_s'] / 3600:,.0f} | "
               f"{p['traffic_bytes'] / 1e12:,.1f} TB | {p['peak_rss_bytes'] / 1e9:,.2f} GB | {p['tasks']:,} |")
+
+
+def cmd_overhead(args: argparse.Namespace) -> None:
+    """Many tiny shards through exact_dedup, run in this process: wall and driver CPU per task."""
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.api import run
+
+    work = Path(args.work)
+    (work / "in").mkdir(parents=True, exist_ok=True)
+    for i in range(args.shards):
+        pq.write_table(pa.table({"id": [f"{i}-{j}" for j in range(5)], "text": [f"doc {i} {j}" for j in range(5)]}),
+                       work / "in" / f"part-{i:05d}.parquet")
+    load_before = uptime()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    result = run([{"exact_dedup": {"partitions": args.partitions}}], str(work / "in" / "*.parquet"), str(work / "out"),
+                 workers=args.workers, fresh=True, report=False)
+    wall, driver_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    tasks = sum(t["tasks"] for t in result.stats["tasks"])
+    task_seconds = sum(t["seconds"] for t in result.stats["tasks"])
+    figures = {"shards": args.shards, "workers": args.workers, "tasks": tasks, "wall_seconds": wall,
+               "driver_cpu_seconds": driver_cpu, "task_seconds": task_seconds,
+               "wall_per_task": wall / tasks, "driver_cpu_per_task": driver_cpu / tasks,
+               "task_seconds_per_task": task_seconds / tasks, "load_before": load_before, "load_after": uptime(),
+               "command": " ".join(sys.argv)}
+    Path(args.save).write_text(json.dumps(figures, indent=1) + "\n")
+    print(json.dumps(figures, indent=1))
 
 
 def cmd_corpus(args: argparse.Namespace) -> None:
@@ -178,18 +218,28 @@ def main() -> None:
         p.add_argument("--cores", type=int, default=16)
         p.add_argument("--bandwidth", type=float, default=1e9, help="bytes/s per node to the store")
         p.add_argument("--driver-seconds", type=float, default=0.0, help="driver seconds per task")
+        p.add_argument("--partition-documents", type=int, default=1_000_000,
+                       help="at most this many documents per partition task (more partitions)")
         if name == "predict":
+            p.add_argument("--basis", choices=["task", "cpu"], default="task")
             p.add_argument("--nodes", type=int, default=1)
             p.add_argument("--partitions", type=int)
             p.add_argument("--shard-documents", type=int)
         else:
             p.add_argument("--nodes", type=int, nargs="+", default=[10, 100, 1000])
+    o = sub.add_parser("overhead")
+    o.add_argument("--shards", type=int, default=1000)
+    o.add_argument("--partitions", type=int, default=16)
+    o.add_argument("--workers", type=int, default=2)
+    o.add_argument("--work", required=True)
+    o.add_argument("--save", required=True)
     k = sub.add_parser("check")
     k.add_argument("--small", required=True)
     k.add_argument("--large", required=True)
+    k.add_argument("--calibrate", help="a smaller run of the same recipe, to fit the driver's seconds per task")
     args = ap.parse_args()
     {"corpus": cmd_corpus, "measure": cmd_measure, "predict": cmd_predict, "check": cmd_check,
-     "table": cmd_table}[args.command](args)
+     "table": cmd_table, "overhead": cmd_overhead}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -8,19 +8,26 @@ seconds, B_s bytes read + written through system calls, M_s the largest task pea
   per-task overhead   o   = the smallest mean task time of any stage of the run (an upper bound
                             of a task's fixed cost: start, recipe, setup, marks)
   tasks at D          k_s = D / S            shard stages and segments (S = documents per shard)
-                      k_s = P                partition stages (P = partitions, at least n*c)
+                      k_s = P                partition stages (P = partitions: at least n*c, and
+                                             at least D / a cap of documents per partition)
                       k_s = 1                global stages
   time per task       t_s = o + (T_s - k0*o) * (D / D0) / k_s      work linear in documents
+                            (T_s: task seconds on the measured machine, or C_s for a core of
+                            one's own: the cluster tables use C_s, the check on this machine T_s)
   waves               w_s = ceil(k_s / min(n*c, k_s))
   store traffic       V_s = B_s * D / D0                           bytes linear in documents
   stage wall          W_s = max(w_s * t_s, V_s / (min(n, k_s) * bw))   compute or node bandwidth
-  run wall            W   = F + sum_s W_s + k_total * d
+  run wall            W   = F + sum_s W_s + (k_total - k0_total) * d
                             F = the measured run's wall minus its own sum_s W_s (driver start,
-                            planning, stats, the report: assumed constant), d = driver seconds
-                            per task (the driver lists and reads every task's completion mark)
-  memory per task     M_s                                          shard stages (batch-bounded)
-                      m + (M_s - m) * (D / k_s) / (D0 / k0)        partition and global stages
-                            m = the smallest task peak of the run (an idle worker's footprint)
+                            planning, dispatch, stats), d = driver seconds per task beyond the
+                            measured run's (the driver reads every shard's Parquet footer,
+                            submits every task and reads every completion mark, one by one)
+  memory per task     M_s                                          shard stages (batch-bounded),
+                                                                   global stages (not extrapolated)
+                      M_s + G_s * ((D / k_s) / (D0 / k0) - 1)      partition stages
+                            G_s = the largest growth of RSS during one of its tasks (peak minus
+                            the worker's RSS at the task's start); for figures without it,
+                            M_s - m, m = the smallest task peak of the run
 
 Assumptions: every core runs one task at a time and stages are CPU-bound with a core each (the
 measured task seconds are a core's; with more workers than cores, or a loaded machine, they
@@ -45,9 +52,11 @@ class Cluster:
     nodes: int
     cores: int  # per node: tasks running at once on a node
     bandwidth: float = 1e9  # bytes/s between one node and the store (~1 GB/s S3 per node)
-    partitions: int | None = None  # None: max(measured, nodes * cores)
+    partitions: int | None = None  # None: max(measured, nodes * cores, documents / partition_documents)
+    partition_documents: int | None = None  # most documents per partition task (bounds its memory)
     shard_documents: int | None = None  # None: as measured
-    driver_seconds_per_task: float = 0.0  # e.g. 0.02 for reading each task's mark from an object store
+    driver_seconds_per_task: float = 0.0  # driver time per task (fit by driver_seconds_per_task)
+    basis: str = "task"  # "task": measured task seconds (this machine, its load); "cpu": CPU seconds (a free core)
 
 
 def stage_inputs(run: dict[str, Any]) -> tuple[float, float, float]:
@@ -66,7 +75,8 @@ def task_count(stage: dict[str, Any], d: int, d0: int, cluster: Cluster) -> int:
         per_shard = cluster.shard_documents or d0 / stage["tasks"]
         return max(1, math.ceil(d / per_shard))
     if stage["kind"] == "partition":
-        return cluster.partitions or max(stage["tasks"], cluster.nodes * cluster.cores)
+        cap = math.ceil(d / cluster.partition_documents) if cluster.partition_documents else 1
+        return cluster.partitions or max(stage["tasks"], cluster.nodes * cluster.cores, cap)
     return 1
 
 
@@ -75,14 +85,16 @@ def predict_stage(stage: dict[str, Any], d: int, d0: int, cluster: Cluster, over
     k0 = stage["tasks"]
     k = task_count(stage, d, d0, cluster)
     scale = d / d0
-    t = overhead + max(stage["seconds"] - k0 * overhead, 0.0) * scale / k
+    work = stage["seconds"] if cluster.basis == "task" else stage["cpu_seconds"]
+    t = overhead + max(work - k0 * overhead, 0.0) * scale / k
     slots = min(cluster.nodes * cluster.cores, k)
     traffic = (stage["read_bytes"] + stage["write_bytes"]) * scale
     io_s = traffic / (min(cluster.nodes, k) * cluster.bandwidth)
     compute_s = math.ceil(k / slots) * t
     memory = stage["peak_rss_bytes"]
-    if stage["kind"] in ("partition", "global"):
-        memory = base_rss + (memory - base_rss) * (d / k) / (d0 / k0)
+    if stage["kind"] == "partition":  # holds its partition: the growth scales with documents per task
+        growth = stage.get("peak_growth_bytes") or memory - base_rss
+        memory += growth * ((d / k) / (d0 / k0) - 1)
     return {"label": stage["label"], "kind": stage["kind"], "tasks": k, "task_s": t, "compute_s": compute_s,
             "io_s": io_s, "wall_s": max(compute_s, io_s), "cpu_s": stage["cpu_seconds"] * scale,
             "traffic_bytes": traffic, "peak_rss_bytes": memory}
@@ -93,8 +105,17 @@ def predict(run: dict[str, Any], d: int, cluster: Cluster) -> dict[str, Any]:
     overhead, base_rss, fixed = stage_inputs(run)
     stages = [predict_stage(s, d, run["documents"], cluster, overhead, base_rss) for s in run["tasks"] if s["tasks"]]
     tasks = sum(s["tasks"] for s in stages)
-    wall = fixed + sum(s["wall_s"] for s in stages) + tasks * cluster.driver_seconds_per_task
+    extra_tasks = max(tasks - sum(s["tasks"] for s in run["tasks"]), 0)
+    wall = fixed + sum(s["wall_s"] for s in stages) + extra_tasks * cluster.driver_seconds_per_task
     return {"documents": d, "nodes": cluster.nodes, "cores": cluster.cores, "wall_s": wall,
             "cpu_s": sum(s["cpu_s"] for s in stages), "traffic_bytes": sum(s["traffic_bytes"] for s in stages),
             "peak_rss_bytes": max(s["peak_rss_bytes"] for s in stages), "tasks": tasks,
             "overhead_per_task_s": overhead, "fixed_s": fixed, "stages": stages}
+
+
+def driver_seconds_per_task(small: dict[str, Any], large: dict[str, Any]) -> float:
+    """d fitted from two runs of one recipe: the growth of the fixed part F per extra task."""
+    k_small, k_large = (sum(s["tasks"] for s in r["tasks"]) for r in (small, large))
+    if k_large <= k_small:
+        return 0.0
+    return max((stage_inputs(large)[2] - stage_inputs(small)[2]) / (k_large - k_small), 0.0)

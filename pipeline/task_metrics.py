@@ -7,7 +7,9 @@ differences of process counters, and the peak is reset per task (Linux: /proc/se
 
 - cpu_seconds: user + system CPU of the worker process, all its threads (getrusage).
 - peak_rss_bytes: the process's resident-set high-water mark during the task (VmHWM after a
-  reset at the task's start; where the reset is not allowed, the process's lifetime peak).
+  reset at the task's start; where the reset is not allowed, the process's lifetime peak), and
+  start_rss_bytes its resident set at the start: the growth is what the task's data took (a
+  worker keeps the models and modules earlier tasks loaded).
 - read_bytes / write_bytes: bytes passed through read/write system calls (/proc/self/io rchar,
   wchar): input, work data, output and marks, local or remote (sockets count too), whether or
   not the page cache served them. Zero where /proc is absent.
@@ -45,6 +47,13 @@ def _reset_peak() -> bool:
         return False
 
 
+def _rss() -> int:
+    try:
+        return int((_PROC / "statm").read_text().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _peak_rss() -> int:
     try:
         for line in (_PROC / "status").read_text().splitlines():
@@ -61,18 +70,19 @@ class TaskMeter:
 
     def __init__(self) -> None:
         self.peak_reset = _reset_peak()
+        self.rss0 = _rss()
         self.cpu0 = _cpu_seconds()
         self.read0, self.write0 = _io_bytes()
 
     def read(self) -> dict[str, Any]:
         r, w = _io_bytes()
         return {"cpu_seconds": round(_cpu_seconds() - self.cpu0, 4), "peak_rss_bytes": _peak_rss(),
-                "peak_rss_per_task": self.peak_reset, "read_bytes": r - self.read0, "write_bytes": w - self.write0}
+                "peak_rss_per_task": self.peak_reset, "start_rss_bytes": self.rss0, "read_bytes": r - self.read0, "write_bytes": w - self.write0}
 
 
 def _empty(label: str, kind: str) -> dict[str, Any]:
     return {"label": label, "kind": kind, "tasks": 0, "seconds": 0.0, "cpu_seconds": 0.0, "max_task_seconds": 0.0,
-            "peak_rss_bytes": 0, "read_bytes": 0, "write_bytes": 0}
+            "peak_rss_bytes": 0, "peak_growth_bytes": 0, "read_bytes": 0, "write_bytes": 0}
 
 
 def _add(total: dict[str, Any], mark: dict[str, Any]) -> None:
@@ -83,13 +93,17 @@ def _add(total: dict[str, Any], mark: dict[str, Any]) -> None:
     if res:
         total["cpu_seconds"] += res["cpu_seconds"]
         total["peak_rss_bytes"] = max(total["peak_rss_bytes"], res["peak_rss_bytes"])
+        if "start_rss_bytes" in res:
+            growth = res["peak_rss_bytes"] - res["start_rss_bytes"]
+            total["peak_growth_bytes"] = max(total["peak_growth_bytes"], growth)
         total["read_bytes"] += res["read_bytes"]
         total["write_bytes"] += res["write_bytes"]
 
 
 def summarize(layout: Any, segments: list[Any], steps: list[Any]) -> list[dict[str, Any]]:
     """Per shard segment and per global stage, in run order: tasks, summed task seconds and CPU
-    seconds, the longest task, the largest task peak RSS, summed bytes read and written."""
+    seconds, the longest task, the largest task peak RSS and growth of RSS during a task, summed
+    bytes read and written."""
     out = []
     for seg in segments:
         op = steps[seg.first] if seg.first < seg.end else None

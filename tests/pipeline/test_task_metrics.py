@@ -26,6 +26,8 @@ def test_meter_counts_cpu_bytes_and_a_peak_reset_per_task(tmp_path):
     assert first["write_bytes"] >= 5_000_000
     assert first["peak_rss_bytes"] >= 300_000_000
     assert first["peak_rss_per_task"] and second["peak_rss_bytes"] < first["peak_rss_bytes"] - 200_000_000
+    assert first["peak_rss_bytes"] - first["start_rss_bytes"] >= 290_000_000
+    assert second["peak_rss_bytes"] - second["start_rss_bytes"] < 50_000_000
 
 
 def test_stats_json_has_per_stage_task_figures(tmp_path):
@@ -43,6 +45,7 @@ def test_stats_json_has_per_stage_task_figures(tmp_path):
     assert seg0["read_bytes"] >= sum(p.stat().st_size for p in shards)
     assert seg0["write_bytes"] >= sum(p.stat().st_size for p in (out / "_work" / "seg0").glob("*.parquet"))
     assert all(t["cpu_seconds"] > 0 and t["peak_rss_bytes"] > 20_000_000 for t in tasks.values())
+    assert all(0 <= t["peak_growth_bytes"] < t["peak_rss_bytes"] for t in tasks.values())
 
 
 def test_a_global_first_step_has_its_stages_summarized(tmp_path):
