@@ -134,17 +134,27 @@ def cmd_check(args: argparse.Namespace) -> None:
     p = predict(small, large["documents"], Cluster(1, large["workers"], float("inf"), driver_seconds_per_task=d))
     print(prediction_table(p))
     measured = {s["label"]: s for s in large["tasks"]}
-    print("\n| stage | predicted task s | measured task s | ratio | predicted GB | measured GB | predicted RSS | measured RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| stage | task s predicted | measured | ratio | CPU s predicted | measured | ratio | GB predicted | measured "
+          "| RSS predicted | measured |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for s in p["stages"]:
         m = measured[s["label"]]
-        mb = (m["read_bytes"] + m["write_bytes"]) / 1e9
-        print(f"| {s['label']} | {s['task_s'] * s['tasks']:,.0f} | {m['seconds']:,.0f} | "
-              f"{m['seconds'] / max(s['task_s'] * s['tasks'], 1e-9):.2f} | {s['traffic_bytes'] / 1e9:,.2f} | {mb:,.2f} | "
+        t_pred = s["task_s"] * s["tasks"]
+        print(f"| {s['label']} | {t_pred:,.0f} | {m['seconds']:,.0f} | {m['seconds'] / max(t_pred, 1e-9):.2f} | "
+              f"{s['cpu_s']:,.0f} | {m['cpu_seconds']:,.0f} | {m['cpu_seconds'] / max(s['cpu_s'], 1e-9):.2f} | "
+              f"{s['traffic_bytes'] / 1e9:,.2f} | {(m['read_bytes'] + m['write_bytes']) / 1e9:,.2f} | "
               f"{s['peak_rss_bytes'] / 1e6:,.0f} MB | {m['peak_rss_bytes'] / 1e6:,.0f} MB |")
-    print(f"\nwall: predicted {p['wall_s']:,.0f} s, measured {large['wall_seconds']:,.0f} s "
-          f"(measured / predicted {large['wall_seconds'] / p['wall_s']:.2f}); CPU predicted {p['cpu_s']:,.0f} s, "
-          f"measured (tasks) {sum(s['cpu_seconds'] for s in large['tasks']):,.0f} s")
+    cpu_measured = sum(s["cpu_seconds"] for s in large["tasks"])
+    traffic = sum(s["read_bytes"] + s["write_bytes"] for s in large["tasks"])
+    print(f"\nwall: predicted {p['wall_s']:,.0f} s, measured {large['wall_seconds']:,.0f} s (measured / predicted "
+          f"{large['wall_seconds'] / p['wall_s']:.2f}); task CPU: predicted {p['cpu_s']:,.0f} s, measured "
+          f"{cpu_measured:,.0f} s ({cpu_measured / p['cpu_s']:.2f}); traffic: predicted {p['traffic_bytes'] / 1e9:,.1f} GB, "
+          f"measured {traffic / 1e9:,.1f} GB ({traffic / p['traffic_bytes']:.2f}); contention (task s / CPU s): "
+          f"{contention(small):.2f} small run, {contention(large):.2f} large run")
+
+
+def contention(run: dict[str, Any]) -> float:
+    return sum(s["seconds"] for s in run["tasks"]) / sum(s["cpu_seconds"] for s in run["tasks"])
 
 
 def cmd_table(args: argparse.Namespace) -> None:

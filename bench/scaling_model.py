@@ -27,7 +27,8 @@ seconds, B_s bytes read + written through system calls, M_s the largest task pea
                       M_s + G_s * ((D / k_s) / (D0 / k0) - 1)      partition stages
                             G_s = the largest growth of RSS during one of its tasks (peak minus
                             the worker's RSS at the task's start); for figures without it,
-                            M_s - m, m = the smallest task peak of the run
+                            M_s - m, m = the smallest task peak of the run. A lower bound
+                            when the worker reused memory that earlier tasks had freed
 
 Assumptions: every core runs one task at a time and stages are CPU-bound with a core each (the
 measured task seconds are a core's; with more workers than cores, or a loaded machine, they
@@ -93,7 +94,7 @@ def predict_stage(stage: dict[str, Any], d: int, d0: int, cluster: Cluster, over
     compute_s = math.ceil(k / slots) * t
     memory = stage["peak_rss_bytes"]
     if stage["kind"] == "partition":  # holds its partition: the growth scales with documents per task
-        growth = stage.get("peak_growth_bytes") or memory - base_rss
+        growth = stage["peak_growth_bytes"] if "peak_growth_bytes" in stage else memory - base_rss
         memory += growth * ((d / k) / (d0 / k0) - 1)
     return {"label": stage["label"], "kind": stage["kind"], "tasks": k, "task_s": t, "compute_s": compute_s,
             "io_s": io_s, "wall_s": max(compute_s, io_s), "cpu_s": stage["cpu_seconds"] * scale,
