@@ -162,8 +162,8 @@ def cmd_table(args: argparse.Namespace) -> None:
     print("| nodes x cores | wall | of which driver | CPU (core-h) | store traffic | largest task RSS | tasks |\n"
           "|---|---|---|---|---|---|---|")
     for n in args.nodes:
-        p = predict(run, int(args.docs), Cluster(n, args.cores, args.bandwidth, None, args.partition_documents,
-                                                 None, args.driver_seconds, basis="cpu"))
+        p = predict(run, int(args.docs), Cluster(n, args.cores, args.bandwidth, args.partitions, args.partition_documents,
+                                                 args.shard_documents, args.driver_seconds, basis="cpu"))
         driver = max(p["tasks"] - sum(s["tasks"] for s in run["tasks"]), 0) * args.driver_seconds
         print(f"| {n:,} x {args.cores} | {p['wall_s'] / 3600:,.2f} h | {driver / 3600:,.2f} h | {p['cpu_s'] / 3600:,.0f} | "
               f"{p['traffic_bytes'] / 1e12:,.1f} TB | {p['peak_rss_bytes'] / 1e9:,.2f} GB | {p['tasks']:,} |")
@@ -230,11 +230,11 @@ def main() -> None:
         p.add_argument("--driver-seconds", type=float, default=0.0, help="driver seconds per task")
         p.add_argument("--partition-documents", type=int, default=1_000_000,
                        help="at most this many documents per partition task (more partitions)")
+        p.add_argument("--partitions", type=int)
+        p.add_argument("--shard-documents", type=int)
         if name == "predict":
             p.add_argument("--basis", choices=["task", "cpu"], default="task")
             p.add_argument("--nodes", type=int, default=1)
-            p.add_argument("--partitions", type=int)
-            p.add_argument("--shard-documents", type=int)
         else:
             p.add_argument("--nodes", type=int, nargs="+", default=[10, 100, 1000])
     o = sub.add_parser("overhead")
