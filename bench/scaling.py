@@ -19,6 +19,13 @@ Commands (run from the project root; corpora under /tmp, never in the repository
   table   --figures FILE.json [--docs 1e9] [--nodes 10 100 1000] [--cores 16]
           the README's table: wall time, store traffic and memory per task.
 
+The model (bench/scaling_model.py has it in full, with its assumptions), per stage s measured on
+D0 documents with k0 tasks, T_s task (or C_s CPU) seconds, B_s bytes read + written:
+  k_s = D / S (shard stages), max(n*c, D / 1M) (partition stages), 1 (global stages)
+  t_s = o + (T_s - k0*o) * (D / D0) / k_s;  V_s = B_s * D / D0
+  W_s = max(ceil(k_s / min(n*c, k_s)) * t_s,  V_s / (min(n, k_s) * bandwidth per node))
+  W   = F + sum_s W_s + (extra tasks) * d      (F: the measured run's own fixed part; d: driver s/task)
+
 The minhash recipe is `minhash_dedup` with its defaults and `partitions: 16` (rejected rows
 not written); demo is configs/demo.yaml on the given input.
 """
