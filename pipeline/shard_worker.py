@@ -27,6 +27,7 @@ from pipeline.io.writers import ShardWriter, with_rejection
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
+from pipeline.task_metrics import TaskMeter
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
 from storage.columns import INTERNAL_COLUMNS
@@ -81,6 +82,7 @@ class ShardRun:
     def __init__(self, task: ShardTask):
         self.task = task
         self.started = time.perf_counter()
+        self.meter = TaskMeter()
         self.recipe = Recipe.model_validate(json.loads(task.recipe_json))
         self.ops = worker_steps(task.recipe_json)
         self.layout = Layout(Path(task.out))
@@ -229,6 +231,7 @@ class ShardRun:
             "files": output_files,
             "seconds": time.perf_counter() - self.started,
             "steps": {str(k): c.as_stats() for k, c in self.counts.items()},
+            "resources": self.meter.read(),
         }
         files.write_json(self.layout.segment_done(self.seg, self.task.shard.name), stats)
         return {**stats, "progress_documents": self.read_docs}

@@ -18,6 +18,7 @@ from pipeline.io.documents import read_documents
 from pipeline.io.readers import InputError, Shard, read_shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
+from pipeline.task_metrics import TaskMeter
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
 
@@ -61,6 +62,7 @@ def shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input
 @naming_write_errors(lambda task: f"step {task.step} stage {task.stage_index} task {task.task_index}")
 def run_stage_task(task: StageTask) -> dict[str, Any]:
     started = time.perf_counter()
+    meter = TaskMeter()
     recipe = Recipe.model_validate(json.loads(task.recipe_json))
     op = worker_steps(task.recipe_json)[task.step]
     assert isinstance(op, GlobalOperator)
@@ -78,6 +80,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
         raise StepError(f"step {task.step} ({op.name}) stage {stage.name!r} task {task.task_index} failed: "
                         f"{type(exc).__name__}: {exc}") from exc
     result = {"step": task.step, "stage": stage.name, "task": task.task_index,
-              "seconds": time.perf_counter() - started, "metrics": dict(ctx.metrics)}
+              "seconds": time.perf_counter() - started, "metrics": dict(ctx.metrics),
+              "resources": meter.read()}
     files.write_json(layout.stage_done(task.step, op, stage.name, str(task.task_index)), result)
     return result

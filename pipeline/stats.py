@@ -12,6 +12,7 @@ from pipeline.errors import AccountingError
 from pipeline.io.readers import Shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
+from pipeline.task_metrics import summarize as summarize_tasks
 
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
@@ -78,5 +79,6 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "removed": removed_total,
         "steps": step_totals,
         "wall_seconds": wall_seconds,
+        "tasks": summarize_tasks(layout, segments, steps),  # per segment and stage: CPU, peak RSS, bytes
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }
