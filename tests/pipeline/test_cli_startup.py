@@ -29,6 +29,14 @@ def test_parsing_the_command_line_imports_no_heavy_module():
     assert json.loads(out) == []
 
 
+def test_the_fork_server_preloads_no_progress_bars():
+    # the workers report progress through a queue; rich (~0.05 s) is the driver's alone
+    from pipeline.executors.local import PRELOAD
+
+    out = python(f"import sys; [__import__(m) for m in {PRELOAD!r}]; print('rich' in sys.modules)")
+    assert out.strip() == "False"
+
+
 # records, when the fork server starts, which heavy modules this process had imported by then
 WATCH_FORK_SERVER = """
 import json, sys
