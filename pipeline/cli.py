@@ -69,6 +69,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wants_worker_pool(args: argparse.Namespace) -> bool:
+    """Whether the recipe (with its --set overrides) asks for local worker processes, read without
+    validating it: only a hint for starting them early; the recipe is validated right after."""
+    from pathlib import Path
+
+    import yaml
+
+    from pipeline.recipe_yaml import load_yaml
+
+    try:
+        data = load_yaml(Path(args.recipe).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # load_recipe reports these
+        return False
+    executor = data.get("executor") if isinstance(data, dict) else None
+    spec = dict(executor) if isinstance(executor, dict) else {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key.strip() in ("executor.type", "executor.workers"):
+            spec[key.strip().split(".")[1]] = value.strip()
+    workers = str(spec.get("workers", 1))
+    return str(spec.get("type", "local")) == "local" and workers.isdigit() and int(workers) > 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.recipe import load_recipe
     from pipeline.runner import run_recipe
@@ -184,12 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.func is cmd_run and _wants_worker_pool(args):
+        from pipeline.executors.local import start_fork_server
+
+        start_fork_server()  # its imports (~0.6 s) overlap this process's own, which follow
     from operators.registry import UnknownOperator
     from pipeline.errors import AccountingError, StepError, TaskFailed
     from pipeline.io.readers import InputError
     from pipeline.recipe import RecipeError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except RecipeError as exc:

@@ -36,6 +36,18 @@ class GopherQualityFilter(RuleFilter):
     matches lower case only) and every occurrence counts. Bullets: the paper names no
     characters; the default is Unicode bullets plus "- " and "* " list markers (datatrove:
     "•" only). Set a threshold to null to turn its rule off.
+
+    Against datatrove 0.10.1 (`bench/peers/agreement_datatrove.py`, corpus_en parts 0-1, 20,000
+    documents, 2026-12-02): datatrove alone removes 2,350 documents, 2,337 of them for the
+    alphabetic-words rule. Its words there are all spaCy tokens, punctuation marks included
+    (its word-count rule leaves them out, this rule does not), so every "," or "." is a word
+    without a letter; with punctuation tokens left out of that rule, 2 of the 2,337 would still
+    fail it (`bench/peers/agreement_attribution.py`). The paper's rule is about words ("80% of
+    words ... contain at least one alphabetic character"), which punctuation marks are not.
+    Also: 12 documents for the stop-word rule (datatrove counts distinct lower-case stop words,
+    here every occurrence in any case) and 1 for bullets. This filter alone removes 42, 41 of
+    them for too few words (50 or more spaCy tokens with a non-punctuation character there,
+    fewer than 50 words here).
     """
 
     name = "gopher_quality_filter"

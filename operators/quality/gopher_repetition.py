@@ -33,10 +33,26 @@ class GopherRepetitionFilter(RuleFilter):
     characters of all lines (paragraphs likewise). N-grams are over words; their character
     fractions count word characters (no spaces) over all word characters. "Most frequent
     n-gram": the one with the most occurrences (ties: the longest), counted only if it occurs at
-    least twice (datatrove also counts an n-gram seen once, which removes very short documents
-    here instead of in the quality filter). "Duplicated n-grams": every occurrence of an n-gram
-    that occurs more than once; a character is counted once however many such n-grams cover it
-    (datatrove counts only occurrences after the first, greedily, so its values are lower).
+    least twice; its value is the characters its occurrences cover, each character once.
+    "Duplicated n-grams": every occurrence of an n-gram that occurs more than once; a character
+    is counted once however many such n-grams cover it (datatrove counts only occurrences after
+    the first, greedily, so its values are lower).
+
+    Against datatrove 0.10.1 (`bench/peers/agreement_datatrove.py`, corpus_en parts 0-1, 20,000
+    documents, 2026-12-02): the line and paragraph rules agree on all but 3 documents, and every
+    document datatrove removes for duplicated 5..10-grams is removed here too. The top 2/3/4-gram
+    rules differ by definition, and datatrove alone removes 1,691 documents for them (794, 576,
+    321). Its value is len(" ".join(top n-gram)) times its count, over len(text): the numerator
+    counts the spaces inside the n-gram and counts overlapping occurrences again; the denominator
+    counts every character of the text, spaces and punctuation included; its words are spaCy
+    tokens, so punctuation marks are words of their own (", and", ". The"); and the top n-gram
+    counts even when it occurs once, so in a short text any 2-gram is a large fraction.
+    Recomputing datatrove's value on those 1,691: with the top n-gram required to occur twice it
+    would still remove 225; with punctuation tokens dropped, 1,494; with both, 7
+    (`bench/peers/agreement_attribution.py`). So the n-gram seen once is the main difference: the
+    1,691 are short (median 10 words) and `gopher_quality_filter` removes 1,522 of them here. The
+    paper leaves the "most frequent n-gram" of a text without repetition undefined; this
+    repetition rule ignores it.
 
     Set any threshold to null to turn that rule off.
     """

@@ -293,12 +293,28 @@ CATEGORIES = ("Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", 
               "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn")
 
 
+# Planes 4-13 hold no character up to Unicode 17 (Cn); planes 15-16 are private use (Co) but for
+# their last two code points (noncharacters, Cn), which Unicode's stability policy never changes.
+_UNASSIGNED_PLANES_UNTIL = 17
+
+
 @functools.cache
 def category_table() -> np.ndarray:
-    """uint8 index into CATEGORIES for every code point (built once per process, ~0.3 s)."""
+    """uint8 index into CATEGORIES for every code point (built once per process: ~0.1 s, as
+    it asks `unicodedata` only about the planes that hold characters)."""
     index = {c: i for i, c in enumerate(CATEGORIES)}
     cat = unicodedata.category
-    return np.fromiter((index[cat(chr(c))] for c in range(0x110000)), dtype=np.uint8, count=0x110000)
+    if int(unicodedata.unidata_version.split(".")[0]) > _UNASSIGNED_PLANES_UNTIL:
+        asked = [(0, 0x110000)]
+        table = np.zeros(0x110000, dtype=np.uint8)
+    else:
+        asked = [(0, 0x40000), (0xE0000, 0xF0000)]
+        table = np.full(0x110000, index["Cn"], dtype=np.uint8)
+        table[0xF0000:] = index["Co"]
+        table[[0xFFFFE, 0xFFFFF, 0x10FFFE, 0x10FFFF]] = index["Cn"]
+    for lo, hi in asked:
+        table[lo:hi] = np.fromiter(map(index.__getitem__, map(cat, map(chr, range(lo, hi)))), np.uint8, hi - lo)
+    return table
 
 
 @functools.cache

@@ -8,9 +8,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # pyarrow costs ~0.2 s: every `pipeline` command imports this module for its parser
+    import pyarrow as pa
 
 
 def add_parser(subparsers: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import queue
 import shutil
 import signal
@@ -25,29 +24,34 @@ from typing import Any
 
 from pipeline.errors import TaskFailed
 from pipeline.executors.base import Backend, Task, documents_total, set_progress_hook
+from pipeline.executors.local_worker import init_worker, run_marked
 from pipeline.progress import ShardProgress
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3  # as the Ray executor: a worker dying 4 times on one task is not a transient fault
 
-_queue: Any = None
+# what the fork server imports once for all workers; pandas because pyarrow imports it on its first
+# conversion of Python lists (pa.array), which every JSONL shard does (a missing module is skipped)
+PRELOAD = ["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pandas", "pydantic", "operators.registry",
+           "pipeline.shard_worker", "pipeline.executors.local_worker"]
 
 
-def _init_worker(q: Any) -> None:
-    global _queue
-    _queue = q
-    set_progress_hook(lambda shard, n: q.put((shard, n)))
+def _context() -> Any:
+    # forkserver: workers never inherit the driver's threads, and fork from a server that has
+    # imported the heavy modules once, instead of importing them each (spawn)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
 
 
-def _run_marked(task: Task, start_mark: str) -> dict[str, Any]:
-    """Leave a mark holding this worker's pid (a plain write: it survives a SIGKILL), then run."""
-    fd = os.open(start_mark, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, str(os.getpid()).encode())
-    finally:
-        os.close(fd)
-    return task.run()
+def start_fork_server() -> None:
+    """Start the workers' fork server now: its imports (~0.6 s) then overlap the driver's own
+    start-up instead of following it. Harmless when no pool is made after all: it exits with the driver."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
 
 
 class LocalBackend(Backend):
@@ -62,13 +66,9 @@ class LocalBackend(Backend):
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: workers never inherit the driver's threads, and fork from a server that
-            # has imported the heavy modules once, instead of importing them each (spawn)
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pydantic",
-                                        "operators.registry", "pipeline.shard_worker"])
+            ctx = _context()
             self._queue = ctx.Queue()  # a new one per pool: a killed worker may leave the old one locked
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker, initargs=(self._queue,))
             if self._marks is None:
                 self._marks = Path(tempfile.mkdtemp(prefix="pipeline-local-"))
         return self._pool
@@ -138,7 +138,7 @@ class LocalBackend(Backend):
         thread.start()
         futures: dict[Future, int] = {}
         try:
-            futures = {pool.submit(_run_marked, tasks[i], str(marks[i])): i for i in todo}
+            futures = {pool.submit(run_marked, tasks[i], str(marks[i])): i for i in todo}
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             errors = [f.exception() for f in done if f.exception() is not None]
             if any(not isinstance(e, BrokenProcessPool) for e in errors):

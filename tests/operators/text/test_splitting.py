@@ -159,6 +159,12 @@ def test_vectorized_splitter_equals_reference(texts):
     assert np.diff(offsets).tolist() == [len(t) for t in texts]
 
 
+def test_category_table_equals_unicodedata_for_every_code_point():
+    # the table asks unicodedata only about some planes; the others follow Unicode's stability policy
+    expected = [S.CATEGORIES.index(unicodedata.category(chr(c))) for c in range(0x110000)]
+    assert S.category_table().tolist() == expected
+
+
 def test_punctuation_set_is_unicode_category_p():
     chars = S.punctuation_chars()
     assert all(unicodedata.category(c).startswith("P") for c in chars)
