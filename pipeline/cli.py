@@ -69,9 +69,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wants_worker_pool(args: argparse.Namespace) -> bool:
-    """Whether the recipe (with its --set overrides) asks for local worker processes, read without
-    validating it: only a hint for starting them early; the recipe is validated right after."""
+def _wants_fork_server(args: argparse.Namespace) -> bool:
+    """Whether the recipe (with its --set overrides) asks for local worker processes that will be
+    made by a fork server: read without validating it, only a hint for starting that server
+    early; the recipe is validated right after. A driver with no thread but its main one forks
+    its workers directly (pipeline/executors/local.py), so the server is only worth starting when
+    a path is a URL (an object store client runs an event-loop thread)."""
     from pathlib import Path
 
     import yaml
@@ -82,14 +85,23 @@ def _wants_worker_pool(args: argparse.Namespace) -> bool:
         data = load_yaml(Path(args.recipe).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):  # load_recipe reports these
         return False
-    executor = data.get("executor") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return False
+    executor = data.get("executor")
     spec = dict(executor) if isinstance(executor, dict) else {}
+    paths: list[str] = []
+    for section in ("input", "output"):
+        value = data.get(section, {}).get("path") if isinstance(data.get(section), dict) else None
+        paths += [str(v) for v in (value if isinstance(value, list) else [value]) if v is not None]
     for item in args.set:
         key, _, value = item.partition("=")
         if key.strip() in ("executor.type", "executor.workers"):
             spec[key.strip().split(".")[1]] = value.strip()
+        if key.strip() in ("input.path", "output.path"):
+            paths.append(value)
     workers = str(spec.get("workers", 1))
-    return str(spec.get("type", "local")) == "local" and workers.isdigit() and int(workers) > 1
+    pool = str(spec.get("type", "local")) == "local" and workers.isdigit() and int(workers) > 1
+    return pool and any("://" in p and not p.startswith("file://") for p in paths)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -208,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is cmd_run and _wants_worker_pool(args):
+    if args.func is cmd_run and _wants_fork_server(args):
         from pipeline.executors.local import start_fork_server
 
         start_fork_server()  # its imports (~0.6 s) overlap this process's own, which follow

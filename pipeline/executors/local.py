@@ -38,11 +38,18 @@ PRELOAD = ["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pandas", "
 
 
 def _context() -> Any:
-    # forkserver: workers never inherit the driver's threads, and fork from a server that has
-    # imported the heavy modules once, instead of importing them each (spawn)
+    # fork while the driver has no thread but this one: the workers start at once with the
+    # modules the driver already imported. Otherwise (an object store client's event loop, a
+    # lease's heartbeat, a progress bar) forkserver: workers never inherit the driver's threads,
+    # and fork from a server that imported the heavy modules once, instead of each (spawn)
+    if threading.active_count() == 1 and not _fork_server_started:
+        return mp.get_context("fork")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     return ctx
+
+
+_fork_server_started = False
 
 
 def start_fork_server() -> None:
@@ -50,6 +57,8 @@ def start_fork_server() -> None:
     start-up instead of following it. Harmless when no pool is made after all: it exits with the driver."""
     from multiprocessing import forkserver
 
+    global _fork_server_started
+    _fork_server_started = True
     _context()
     forkserver.ensure_running()
 
@@ -76,6 +85,8 @@ class LocalBackend(Backend):
     def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
         if not tasks:
             return []
+        if self.workers > 1:
+            self._get_pool()  # before the progress bar's thread: a driver without threads forks its workers
         show = self.show_progress and any(t.progress_key for t in tasks)
         bar = ShardProgress(label, documents_total(tasks), enabled=show)
         try:
