@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from operators.base import Operator
 from pipeline.executors.base import Task
@@ -33,8 +32,27 @@ from pipeline.recipe import Recipe
 from pipeline.worker import naming_write_errors
 from storage import files
 
+PART_SUFFIX = ".arrow"
 OUTPUT_PART = "out"  # a piece's kept rows; rejected/ and quarantine/ keep their output names
 ID_HASHES = "_ids.npy"  # a piece's id hashes, for the duplicate check across pieces
+
+
+class PartWriter(ShardWriter):
+    """A piece's files: Arrow IPC (LZ4), cheap to write and to read back, since the join
+    encodes the final Parquet once, as a whole-file task would."""
+
+    def _final_name(self, part: int) -> Path:
+        return self.folder / f"{self.name}{PART_SUFFIX}"
+
+    def _open(self) -> None:
+        assert self.schema is not None
+        final = self._final_name(len(self._parts))
+        part = files.AtomicFile(final)
+        part.handle.close()
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        self._writer = pa.ipc.new_file(str(part.temp_path), self.schema, options=options)  # type: ignore[assignment]
+        self._parts.append((part, final))
+        self._rows_in_file = 0
 
 
 @dataclass
@@ -126,7 +144,7 @@ def join_pieces(task: JoinTask) -> dict[str, Any]:
     if seg.index == 0:
         hashes = [np.load(r / ID_HASHES) for r in roots if (r / ID_HASHES).exists()]
         check_piece_ids(shard, recipe.input, hashes)
-    parts = sorted({f.relative_to(r) for r in roots for f in r.rglob("*.parquet")})
+    parts = sorted({f.relative_to(r) for r in roots for f in r.rglob(f"*{PART_SUFFIX}")})
     output_files: list[str] = []
     for part in parts:
         is_output = part.parts[0] == OUTPUT_PART
@@ -134,7 +152,7 @@ def join_pieces(task: JoinTask) -> dict[str, Any]:
         rows_per_file = recipe.output.rows_per_shard if is_output and seg.last else None
         writer = ShardWriter(folder, shard.name, recipe.output.compression, rows_per_file=rows_per_file,
                              row_group_rows=recipe.input.batch_size)
-        names = _concatenate([r / part for r in roots], writer, recipe.input.batch_size)
+        names = _concatenate([r / part for r in roots], writer)
         if is_output:
             output_files = names
     marks = [json.loads(piece_mark(layout, seg, shard.name, p).read_text()) for p in task.pieces]
@@ -144,7 +162,7 @@ def join_pieces(task: JoinTask) -> dict[str, Any]:
     return stats
 
 
-def _concatenate(paths: list[Path], writer: ShardWriter, batch_size: int) -> list[str]:
+def _concatenate(paths: list[Path], writer: ShardWriter) -> list[str]:
     """The rows of `paths` in order; with no rows at all, the last one's schema (as a whole-file
     task keeps the schema of its last batch read)."""
     empty_schema: pa.Schema | None = None
@@ -152,10 +170,10 @@ def _concatenate(paths: list[Path], writer: ShardWriter, batch_size: int) -> lis
         for path in paths:
             if not path.exists():
                 continue
-            source = pq.ParquetFile(path)
-            empty_schema = source.schema_arrow
-            for batch in source.iter_batches(batch_size=batch_size):
-                writer.write(pa.Table.from_batches([batch]))
+            with pa.ipc.open_file(path) as source:
+                empty_schema = source.schema
+                for i in range(source.num_record_batches):
+                    writer.write(pa.Table.from_batches([source.get_batch(i)]))
         return writer.commit(empty_schema=empty_schema)
     except BaseException:
         writer.abort()

@@ -25,7 +25,7 @@ from pipeline.errors import AccountingError, StepError
 from pipeline.executors.base import report_progress
 from pipeline.io.readers import InputError, Quarantined, Shard, read_shard
 from pipeline.io.writers import ShardWriter, with_rejection
-from pipeline.pieces import Piece, progress_key, save_id_hashes, task_layout
+from pipeline.pieces import PartWriter, Piece, progress_key, save_id_hashes, task_layout
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
@@ -90,6 +90,7 @@ class ShardRun:
         self.layout = task_layout(Layout(Path(task.out)), self.seg, task.shard.name, task.piece)
         self.progress_key = progress_key(task.shard.name, task.piece)
         self.id_hashes: list[np.ndarray] | None = [] if task.piece and self.seg.index == 0 else None
+        self.sink = PartWriter if task.piece else ShardWriter  # a piece's files are joined later
         self.seg_ops = list(range(self.seg.first, self.seg.end))
         self.counts = {k: StepCounts() for k in self.seg_ops}
         self.quarantined: Counter = Counter()
@@ -107,7 +108,7 @@ class ShardRun:
         if seg.last:
             rename = {TEXT: self.recipe.input.text_column, ID: self.recipe.input.id_column or ID}
             rename = {k: v for k, v in rename.items() if k != v}
-        return ShardWriter(self.layout.segment_dir(seg), self.task.shard.name, out_cfg.compression,
+        return self.sink(self.layout.segment_dir(seg), self.task.shard.name, out_cfg.compression,
                            rows_per_file=out_cfg.rows_per_shard if seg.last and not self.task.piece else None,
                            rename=rename, drop=INTERNAL_COLUMNS if seg.last else (),
                            row_group_rows=self.recipe.input.batch_size)
@@ -202,7 +203,7 @@ class ShardRun:
             removed = redactor.redact(removed)
         w = self.rejected.get(k)
         if w is None:
-            w = self.rejected[k] = ShardWriter(self.layout.rejected_dir(k, op), self.task.shard.name,
+            w = self.rejected[k] = self.sink(self.layout.rejected_dir(k, op), self.task.shard.name,
                                                self.recipe.output.compression, drop=INTERNAL_COLUMNS,
                                                row_group_rows=self.recipe.input.batch_size)
         w.write(with_rejection(removed, op.name, reasons))
@@ -216,7 +217,7 @@ class ShardRun:
             self._setup(redactor, self.ops.index(redactor))
             raw = redactor.redact(pa.table({TEXT: q_table.column("raw")})).column(TEXT)
             q_table = q_table.set_column(q_table.schema.get_field_index("raw"), "raw", raw)
-        qw = ShardWriter(self.layout.quarantine_dir, self.task.shard.name, self.recipe.output.compression,
+        qw = self.sink(self.layout.quarantine_dir, self.task.shard.name, self.recipe.output.compression,
                          row_group_rows=self.recipe.input.batch_size)
         qw.write(q_table)
         qw.commit()
