@@ -116,6 +116,8 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
         source = layout.segment_input(seg, shard.name)
         plans[shard.name] = (plan_pieces(shard, recipe.input, rows) if source is None
                              else parquet_pieces(str(source), rows) if rows and source.exists() else None)
+        if plans[shard.name] is None:  # pieces left by a killed run cut otherwise: their text goes too
+            shutil.rmtree(layout.work / f"seg{seg.index}" / "_pieces" / shard.name, ignore_errors=True)
     return plans
 
 
