@@ -41,6 +41,10 @@ class PartWriter(ShardWriter):
     """A piece's files: Arrow IPC (LZ4), cheap to write and to read back, since the join
     encodes the final Parquet once, as a whole-file task would."""
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.row_group_rows = None  # the join cuts the row groups
+
     def _final_name(self, part: int) -> Path:
         return self.folder / f"{self.name}{PART_SUFFIX}"
 

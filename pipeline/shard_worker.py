@@ -109,9 +109,9 @@ class ShardRun:
             rename = {TEXT: self.recipe.input.text_column, ID: self.recipe.input.id_column or ID}
             rename = {k: v for k, v in rename.items() if k != v}
         return self.sink(self.layout.segment_dir(seg), self.task.shard.name, out_cfg.compression,
-                           rows_per_file=out_cfg.rows_per_shard if seg.last and not self.task.piece else None,
-                           rename=rename, drop=INTERNAL_COLUMNS if seg.last else (),
-                           row_group_rows=self.recipe.input.batch_size)
+                         rows_per_file=out_cfg.rows_per_shard if seg.last and not self.task.piece else None,
+                         rename=rename, drop=INTERNAL_COLUMNS if seg.last else (),
+                         row_group_rows=self.recipe.input.batch_size)
 
     def _quarantine(self, rec: Quarantined) -> None:
         self.quarantined[rec.reason.split(" ")[0]] += 1
@@ -204,8 +204,8 @@ class ShardRun:
         w = self.rejected.get(k)
         if w is None:
             w = self.rejected[k] = self.sink(self.layout.rejected_dir(k, op), self.task.shard.name,
-                                               self.recipe.output.compression, drop=INTERNAL_COLUMNS,
-                                               row_group_rows=self.recipe.input.batch_size)
+                                             self.recipe.output.compression, drop=INTERNAL_COLUMNS,
+                                             row_group_rows=self.recipe.input.batch_size)
         w.write(with_rejection(removed, op.name, reasons))
 
     def _write_quarantine(self) -> None:
@@ -218,7 +218,7 @@ class ShardRun:
             raw = redactor.redact(pa.table({TEXT: q_table.column("raw")})).column(TEXT)
             q_table = q_table.set_column(q_table.schema.get_field_index("raw"), "raw", raw)
         qw = self.sink(self.layout.quarantine_dir, self.task.shard.name, self.recipe.output.compression,
-                         row_group_rows=self.recipe.input.batch_size)
+                       row_group_rows=self.recipe.input.batch_size)
         qw.write(q_table)
         qw.commit()
 
