@@ -87,6 +87,8 @@ class ShardWriter:
         if self.row_group_rows is None or (table.num_rows == 0 and self._writer is None and not self._parts):
             self._write_rows(table)
             return
+        if self._writer is None and not self._parts:
+            self._open()  # the temporary exists from the first write on, as without buffering
         self._pending.append(table)
         self._pending_rows += table.num_rows
         if self._pending_rows >= self.row_group_rows:
