@@ -19,7 +19,7 @@ from operators import registry
 from operators.base import Operator
 from pipeline.recipe_yaml import load_yaml
 
-ROWS_PER_TASK = 20_000  # bench/RESULTS.md, "Big files as several tasks"
+ROWS_PER_TASK = 10_000  # bench/RESULTS.md, "Big files as several tasks"
 
 
 class _Strict(BaseModel):
