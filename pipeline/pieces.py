@@ -2,19 +2,23 @@
 
 Each piece of a file (pipeline/io/pieces.py) runs the segment as a shard task would, but writes
 its output, rejected and quarantined rows under its own folder in `_work/` and leaves a piece
-mark. Once every piece of a file is done, one join task streams the pieces' files, in piece
-order, into the file's final files through the same writer (whose row groups depend on the rows
-only), checks ids across pieces, and writes the file's completion mark with the summed counts:
-the bytes, names and stats are those of a whole-file run, whatever the split or the workers.
+mark. Meanwhile a driver thread streams the pieces' files, in piece order as they are done,
+into the file's final files through the same writer (whose row groups depend on the rows only);
+once all are in, it checks ids across pieces, commits, and writes the file's completion mark with
+the summed counts: the bytes, names and stats are those of a whole-file run, whatever the split,
+the workers or the executor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +27,11 @@ import numpy as np
 import pyarrow as pa
 
 from operators.base import Operator
-from pipeline.executors.base import Task
 from pipeline.io.pieces import Piece, parquet_pieces, plan_pieces
 from pipeline.io.readers import Shard, check_piece_ids
 from pipeline.io.writers import ShardWriter
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
-from pipeline.worker import naming_write_errors
 from storage import files
 
 PART_SUFFIX = ".arrow"
@@ -125,64 +127,104 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
     return plans
 
 
-@dataclass
-class JoinTask:
-    recipe_json: str
-    out: str
-    segment: Segment
-    shard: Shard
-    pieces: list[Piece]
+class FileJoin:
+    """Joins one file's pieces in the driver while the tasks run: each piece's files are appended,
+    in piece order, to the file's final writers as soon as that piece and all before it are done,
+    so the Parquet encoding overlaps the pieces' work instead of following it."""
+
+    def __init__(self, recipe: Recipe, layout: Layout, seg: Segment, shard: Shard, pieces: list[Piece]):
+        self.recipe, self.layout, self.seg, self.shard, self.pieces = recipe, layout, seg, shard, pieces
+        self.roots = [PieceLayout(layout.out, seg.index, shard.name, p).root for p in pieces]
+        self.writers: dict[Path, ShardWriter] = {}
+        self.schemas: dict[Path, pa.Schema] = {}  # the last schema seen per file, for an empty one
+        self.joined = 0
+        self.seconds = 0.0
+
+    def add_ready(self) -> None:
+        """Append every piece that is done and whose predecessors are joined."""
+        while self.joined < len(self.pieces) and piece_mark(self.layout, self.seg, self.shard.name,
+                                                             self.pieces[self.joined]).exists():
+            started = time.perf_counter()
+            root = self.roots[self.joined]
+            for path in sorted(root.rglob(f"*{PART_SUFFIX}")):
+                self._append(path.relative_to(root), path)
+            self.joined += 1
+            self.seconds += time.perf_counter() - started
+
+    def _append(self, part: Path, path: Path) -> None:
+        writer = self.writers.get(part)
+        if writer is None:
+            is_output = part.parts[0] == OUTPUT_PART
+            folder = self.layout.segment_dir(self.seg) if is_output else self.layout.out / part.parent
+            rows_per_file = self.recipe.output.rows_per_shard if is_output and self.seg.last else None
+            writer = self.writers[part] = ShardWriter(folder, self.shard.name, self.recipe.output.compression,
+                                                      rows_per_file=rows_per_file,
+                                                      row_group_rows=self.recipe.input.batch_size)
+        with pa.ipc.open_file(path) as source:
+            self.schemas[part] = source.schema
+            for i in range(source.num_record_batches):
+                writer.write(pa.Table.from_batches([source.get_batch(i)]))
+
+    def finish(self) -> dict[str, Any]:
+        """Join what is left, check ids across pieces, commit the files and mark the file done."""
+        self.add_ready()
+        assert self.joined == len(self.pieces), f"{self.shard.path}: pieces not done"
+        started = time.perf_counter()
+        if self.seg.index == 0:
+            hashes = [np.load(r / ID_HASHES) for r in self.roots if (r / ID_HASHES).exists()]
+            check_piece_ids(self.shard, self.recipe.input, hashes)
+        output_files: list[str] = []
+        for part, writer in sorted(self.writers.items()):
+            names = writer.commit(empty_schema=self.schemas[part])
+            if part.parts[0] == OUTPUT_PART:
+                output_files = names
+        marks = [json.loads(piece_mark(self.layout, self.seg, self.shard.name, p).read_text()) for p in self.pieces]
+        stats = merge_piece_stats(marks, output_files, self.seconds + time.perf_counter() - started)
+        files.write_json(self.layout.segment_done(self.seg, self.shard.name), stats)
+        shutil.rmtree(pieces_dir(self.layout, self.seg.index, self.shard.name, self.pieces[0].split).parent,
+                      ignore_errors=True)
+        return stats
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
 
 
-def join_tasks(recipe_json: str, layout: Layout, seg: Segment, shards: list[Shard],
-               plans: dict[str, list[Piece] | None]) -> list[Task]:
-    return [Task(join_pieces, JoinTask(recipe_json, str(layout.out), seg, s, pieces), f"joining the pieces of {s.path}")
-            for s in shards if (pieces := plans[s.name])]
+@contextlib.contextmanager
+def joining_while_running(joins: list[FileJoin], poll_seconds: float = 0.2) -> Iterator[None]:
+    """Join finished pieces in a driver thread while the block runs the tasks; then finish every
+    file. An error of the thread is raised after the block."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
 
+    def pump() -> None:
+        try:
+            while not stop.wait(poll_seconds):
+                for join in joins:
+                    join.add_ready()
+        except BaseException as exc:  # raised in the driver below, never lost
+            errors.append(exc)
 
-@naming_write_errors(lambda task: f"joining the pieces of {task.shard.path}")
-def join_pieces(task: JoinTask) -> dict[str, Any]:
-    """Stream the pieces' files into the file's final ones, then mark the file done."""
-    started = time.perf_counter()
-    recipe = Recipe.model_validate(json.loads(task.recipe_json))
-    layout, seg, shard = Layout(Path(task.out)), task.segment, task.shard
-    roots = [PieceLayout(layout.out, seg.index, shard.name, p).root for p in task.pieces]
-    if seg.index == 0:
-        hashes = [np.load(r / ID_HASHES) for r in roots if (r / ID_HASHES).exists()]
-        check_piece_ids(shard, recipe.input, hashes)
-    parts = sorted({f.relative_to(r) for r in roots for f in r.rglob(f"*{PART_SUFFIX}")})
-    output_files: list[str] = []
-    for part in parts:
-        is_output = part.parts[0] == OUTPUT_PART
-        folder = layout.segment_dir(seg) if is_output else layout.out / part.parent
-        rows_per_file = recipe.output.rows_per_shard if is_output and seg.last else None
-        writer = ShardWriter(folder, shard.name, recipe.output.compression, rows_per_file=rows_per_file,
-                             row_group_rows=recipe.input.batch_size)
-        names = _concatenate([r / part for r in roots], writer)
-        if is_output:
-            output_files = names
-    marks = [json.loads(piece_mark(layout, seg, shard.name, p).read_text()) for p in task.pieces]
-    stats = merge_piece_stats(marks, output_files, time.perf_counter() - started)
-    files.write_json(layout.segment_done(seg, shard.name), stats)
-    shutil.rmtree(pieces_dir(layout, seg.index, shard.name, task.pieces[0].split).parent, ignore_errors=True)
-    return stats
-
-
-def _concatenate(paths: list[Path], writer: ShardWriter) -> list[str]:
-    """The rows of `paths` in order; with no rows at all, the last one's schema (as a whole-file
-    task keeps the schema of its last batch read)."""
-    empty_schema: pa.Schema | None = None
+    thread = threading.Thread(target=pump, name="join-pieces", daemon=True)
+    thread.start()
     try:
-        for path in paths:
-            if not path.exists():
-                continue
-            with pa.ipc.open_file(path) as source:
-                empty_schema = source.schema
-                for i in range(source.num_record_batches):
-                    writer.write(pa.Table.from_batches([source.get_batch(i)]))
-        return writer.commit(empty_schema=empty_schema)
+        yield
     except BaseException:
-        writer.abort()
+        stop.set()
+        thread.join()
+        for join in joins:
+            join.abort()
+        raise
+    stop.set()
+    thread.join()
+    try:
+        if errors:
+            raise errors[0]
+        for join in joins:
+            join.finish()
+    except BaseException:
+        for join in joins:
+            join.abort()
         raise
 
 

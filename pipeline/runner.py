@@ -15,7 +15,7 @@ from pipeline.errors import AccountingError, StepError  # noqa: F401 - part of t
 from pipeline.executors.base import Backend, Task, TaskResources
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
-from pipeline.pieces import join_tasks, piece_mark, plan_segment, progress_key
+from pipeline.pieces import FileJoin, joining_while_running, piece_mark, plan_segment, progress_key
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe
 from pipeline.shard_worker import ShardTask, run_shard_task
@@ -58,10 +58,9 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
                 tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout)
                          for s in todo for piece in plans[s.name] or [None]
                          if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
-                backend.map(tasks, label=segment_label(seg, steps))
-                joins = join_tasks(recipe_json, layout, seg, todo, plans)
-                if joins:
-                    backend.map(joins, label=f"{segment_label(seg, steps)}: joining pieces")
+                joins = [FileJoin(recipe, layout, seg, s, pieces) for s in todo if (pieces := plans[s.name])]
+                with joining_while_running(joins):
+                    backend.map(tasks, label=segment_label(seg, steps))
         finally:
             if own_backend:
                 backend.close()
