@@ -194,6 +194,9 @@ class FileJoin:
 def joining_while_running(joins: list[FileJoin], poll_seconds: float = 0.2) -> Iterator[None]:
     """Join finished pieces in a driver thread while the block runs the tasks; then finish every
     file. An error of the thread is raised after the block."""
+    if not joins:
+        yield
+        return
     stop = threading.Event()
     errors: list[BaseException] = []
 
