@@ -78,5 +78,9 @@ class Layout:
         return self.out / "rejected" / f"step{step:02d}_{op.name}"
 
     @property
+    def quarantine_dir(self) -> Path:
+        return self.out / "quarantine"
+
+    @property
     def artifacts(self) -> Path:
         return self.out / "artifacts"

@@ -19,6 +19,8 @@ from operators import registry
 from operators.base import Operator
 from pipeline.recipe_yaml import load_yaml
 
+ROWS_PER_TASK = 10_000  # bench/RESULTS.md, "Big files as several tasks"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -32,6 +34,9 @@ class InputSpec(_Strict):
     batch_size: int = Field(1000, ge=1, le=1_000_000, description="rows per batch; bounds memory")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options, e.g. for s3://")
     max_line_bytes: int = Field(64 << 20, ge=1024, description="JSONL: a longer line is quarantined (line_too_long)")
+    rows_per_task: int | None = Field(
+        ROWS_PER_TASK, ge=0, description="cut a big file into tasks of about this many rows (Parquet: by row groups; "
+        "uncompressed JSONL: by lines); 0 or null: one task a file. The output is the same either way")
 
 
 class OutputSpec(_Strict):
@@ -76,6 +81,7 @@ class Recipe(_Strict):
         """Hash of what decides the output (not the executor, not reporting)."""
         data = self.model_dump(mode="json")
         data.pop("executor", None)
+        data["input"].pop("rows_per_task", None)  # how files are cut into tasks never changes the output
         data["output"].pop("report", None)
         data["output"].pop("keep_intermediate", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

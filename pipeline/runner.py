@@ -15,6 +15,7 @@ from pipeline.errors import AccountingError, StepError  # noqa: F401 - part of t
 from pipeline.executors.base import Backend, Task, TaskResources
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
+from pipeline.pieces import FileJoin, joining_while_running, piece_mark, plan_segment, progress_key
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe
 from pipeline.shard_worker import ShardTask, run_shard_task
@@ -53,9 +54,13 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
                     _run_stages(backend, recipe_json, layout, steps, seg, shards)
                 todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
-                tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names), steps, layout)
-                         for s in todo]
-                backend.map(tasks, label=segment_label(seg, steps))
+                plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
+                tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout)
+                         for s in todo for piece in plans[s.name] or [None]
+                         if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
+                joins = [FileJoin(recipe, layout, seg, s, pieces) for s in todo if (pieces := plans[s.name])]
+                with joining_while_running(joins):
+                    backend.map(tasks, label=segment_label(seg, steps))
         finally:
             if own_backend:
                 backend.close()
@@ -84,6 +89,9 @@ def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
 def _shard_task(item: ShardTask, steps: list[Operator], layout: Layout) -> Task:
     seg = item.segment
     declared = [(steps[k].name, steps[k].resources) for k in range(seg.first, seg.end)]
+    if item.piece is not None:
+        return Task(run_shard_task, item, f"shard {item.shard.path} piece {item.piece.label}", _resources(declared),
+                    progress_key=progress_key(item.shard.name, item.piece), documents=item.piece.rows)
     return Task(run_shard_task, item, f"shard {item.shard.path}", _resources(declared),
                 progress_key=item.shard.name, documents=_documents(layout, seg, item.shard))
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,6 +25,7 @@ from pipeline.errors import AccountingError, StepError
 from pipeline.executors.base import report_progress
 from pipeline.io.readers import InputError, Quarantined, Shard, read_shard
 from pipeline.io.writers import ShardWriter, with_rejection
+from pipeline.pieces import PartWriter, Piece, progress_key, save_id_hashes, task_layout
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
@@ -40,6 +42,7 @@ class ShardTask:
     segment: Segment
     shard: Shard
     shard_names: list[str]
+    piece: Piece | None = None  # one piece of the file (pipeline/pieces.py); None: the whole file
 
 
 @dataclass
@@ -70,7 +73,7 @@ def text_size(table: pa.Table) -> tuple[int, int]:
     return int(n_bytes), int(n_chars)
 
 
-@naming_write_errors(lambda task: f"shard {task.shard.path}")
+@naming_write_errors(lambda task: f"shard {task.shard.path}" + (f" piece {task.piece.label}" if task.piece else ""))
 def run_shard_task(task: ShardTask) -> dict[str, Any]:
     """Run one segment over one shard; write output, rejected rows and the completion mark."""
     return ShardRun(task).run()
@@ -85,8 +88,11 @@ class ShardRun:
         self.meter = TaskMeter()
         self.recipe = Recipe.model_validate(json.loads(task.recipe_json))
         self.ops = worker_steps(task.recipe_json)
-        self.layout = Layout(Path(task.out))
         self.seg = task.segment
+        self.layout = task_layout(Layout(Path(task.out)), self.seg, task.shard.name, task.piece)
+        self.progress_key = progress_key(task.shard.name, task.piece)
+        self.id_hashes: list[np.ndarray] | None = [] if task.piece and self.seg.index == 0 else None
+        self.sink = PartWriter if task.piece else ShardWriter  # a piece's files are joined later
         self.seg_ops = list(range(self.seg.first, self.seg.end))
         self.counts = {k: StepCounts() for k in self.seg_ops}
         self.quarantined: Counter = Counter()
@@ -104,9 +110,10 @@ class ShardRun:
         if seg.last:
             rename = {TEXT: self.recipe.input.text_column, ID: self.recipe.input.id_column or ID}
             rename = {k: v for k, v in rename.items() if k != v}
-        return ShardWriter(self.layout.segment_dir(seg), self.task.shard.name, out_cfg.compression,
-                           rows_per_file=out_cfg.rows_per_shard if seg.last else None,
-                           rename=rename, drop=INTERNAL_COLUMNS if seg.last else ())
+        return self.sink(self.layout.segment_dir(seg), self.task.shard.name, out_cfg.compression,
+                         rows_per_file=out_cfg.rows_per_shard if seg.last and not self.task.piece else None,
+                         rename=rename, drop=INTERNAL_COLUMNS if seg.last else (),
+                         row_group_rows=self.recipe.input.batch_size)
 
     def _quarantine(self, rec: Quarantined) -> None:
         self.quarantined[rec.reason.split(" ")[0]] += 1
@@ -118,11 +125,12 @@ class ShardRun:
     def _source(self) -> Iterator[pa.Table]:
         if self.seg.index == 0:
             quarantine = self._quarantine if self.recipe.output.quarantine else None
-            yield from read_shard(self.task.shard, self.recipe.input, quarantine)
+            yield from read_shard(self.task.shard, self.recipe.input, quarantine, self.task.piece, self.id_hashes)
             return
         path = self.layout.segment_input(self.seg, self.task.shard.name)
         assert path is not None
-        yield from read_intermediate(path, self.recipe.input.batch_size)
+        groups = self.task.piece.row_groups if self.task.piece else None
+        yield from read_intermediate(path, self.recipe.input.batch_size, row_groups=groups)
 
     def run(self) -> dict[str, Any]:
         for k in self.seg_ops:
@@ -138,7 +146,7 @@ class ShardRun:
                 kept = self._through_steps(table)
                 if kept.num_rows:
                     self.writer.write(kept)
-                report_progress(self.task.shard.name, self.read_docs)
+                report_progress(self.progress_key, self.read_docs)
             for k in self.seg_ops:
                 self.counts[k].metrics.update(self.ops[k].pop_metrics())
             written = self.writer.rows
@@ -197,8 +205,9 @@ class ShardRun:
             removed = redactor.redact(removed)
         w = self.rejected.get(k)
         if w is None:
-            w = self.rejected[k] = ShardWriter(self.layout.rejected_dir(k, op), self.task.shard.name,
-                                               self.recipe.output.compression, drop=INTERNAL_COLUMNS)
+            w = self.rejected[k] = self.sink(self.layout.rejected_dir(k, op), self.task.shard.name,
+                                             self.recipe.output.compression, drop=INTERNAL_COLUMNS,
+                                             row_group_rows=self.recipe.input.batch_size)
         w.write(with_rejection(removed, op.name, reasons))
 
     def _write_quarantine(self) -> None:
@@ -210,7 +219,8 @@ class ShardRun:
             self._setup(redactor, self.ops.index(redactor))
             raw = redactor.redact(pa.table({TEXT: q_table.column("raw")})).column(TEXT)
             q_table = q_table.set_column(q_table.schema.get_field_index("raw"), "raw", raw)
-        qw = ShardWriter(self.layout.out / "quarantine", self.task.shard.name, self.recipe.output.compression)
+        qw = self.sink(self.layout.quarantine_dir, self.task.shard.name, self.recipe.output.compression,
+                       row_group_rows=self.recipe.input.batch_size)
         qw.write(q_table)
         qw.commit()
 
@@ -233,5 +243,7 @@ class ShardRun:
             "steps": {str(k): c.as_stats() for k, c in self.counts.items()},
             "resources": self.meter.read(),
         }
+        if self.id_hashes is not None:
+            save_id_hashes(self.layout, self.id_hashes)
         files.write_json(self.layout.segment_done(self.seg, self.task.shard.name), stats)
         return {**stats, "progress_documents": self.read_docs}

@@ -43,13 +43,16 @@ def setup_step(op: Operator, step: int, artifacts: Path) -> None:
         raise StepError(f"step {step} ({op.name}) could not be set up: {type(exc).__name__}: {exc}") from exc
 
 
-def read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+def read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None,
+                      row_groups: tuple[int, int] | None = None) -> Iterator[pa.Table]:
+    """The batches of a segment's shard, or of its row groups [first, end) (a piece)."""
     pf = pq.ParquetFile(path)
     if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
         schema = pf.schema_arrow
         yield (schema.empty_table().select(columns) if columns else schema.empty_table())
         return
-    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+    groups = range(*row_groups) if row_groups else None
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=groups):
         yield pa.Table.from_batches([batch])
 
 

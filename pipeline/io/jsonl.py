@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.io.pieces import Piece
 from pipeline.io.shards import InputError, Quarantined, Shard, check_regular_file
 from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
@@ -78,23 +79,35 @@ def _open_stream(shard: Shard, spec: Any) -> tuple[Any, Any]:
     return raw, raw
 
 
-def jsonl_lines(shard: Shard, spec: Any) -> Iterator[tuple[int, bytes, bool]]:
+def jsonl_lines(shard: Shard, spec: Any, byte_range: tuple[int, int] | None = None,
+                first_line: int = 1) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, line, too_long); a line longer than `max_line_bytes` comes as its first
-    bytes only, the rest is skipped in bounded reads."""
+    bytes only, the rest is skipped in bounded reads.
+
+    With `byte_range` [start, end) (uncompressed files only): the lines that start in it, so
+    consecutive ranges read every line once. A line cut by `start` belongs to the range before;
+    the line that `end` cuts is read to its end; `first_line` is the number of the first line
+    starting at or after `start`."""
     raw, stream = _open_stream(shard, spec)
     limit = spec.max_line_bytes
-    line_no = 0
+    line_no = first_line - 1
+    start, end = byte_range or (0, None)
     try:
+        if start:
+            raw.seek(start - 1)  # from the byte before: is `start` a line start already?
         reader = io.BufferedReader(stream, buffer_size=1 << 20)
-        while line := reader.readline(limit + 1):
+        pos = start
+        if start:
+            pos += _skip_line(reader) - 1
+        while (end is None or pos < end) and (line := reader.readline(limit + 1)):
             line_no += 1
+            pos += len(line)
             if len(line) <= limit or line.endswith(b"\n"):
                 yield line_no, line, False
                 continue
             head = line[: QUARANTINE_RAW_CHARS * 4]
             del line
-            while (rest := reader.readline(1 << 20)) and not rest.endswith(b"\n"):
-                pass
+            pos += _skip_line(reader)
             yield line_no, head, True
     except (EOFError, OSError, zlib.error) as exc:
         raise InputError(f"{shard.path}: compressed stream is corrupt or truncated after line {line_no}: {exc}") from None
@@ -104,6 +117,16 @@ def jsonl_lines(shard: Shard, spec: Any) -> Iterator[tuple[int, bytes, bool]]:
         raise
     finally:
         raw.close()
+
+
+def _skip_line(reader: io.BufferedReader) -> int:
+    """Read through the next newline in bounded reads; the bytes skipped."""
+    skipped = 0
+    while rest := reader.readline(1 << 20):
+        skipped += len(rest)
+        if rest.endswith(b"\n"):
+            break
+    return skipped
 
 
 class _Bad(Exception):
@@ -221,9 +244,11 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def read_jsonl(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None) -> Iterator[pa.Table]:
+def read_jsonl(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None,
+               piece: Piece | None = None) -> Iterator[pa.Table]:
     batch = _Batch(shard, spec, quarantine)
-    for line_no, line, too_long in jsonl_lines(shard, spec):
+    byte_range, first_line = (piece.byte_range, piece.first_row + 1) if piece else (None, 1)
+    for line_no, line, too_long in jsonl_lines(shard, spec, byte_range, first_line):
         if too_long:
             batch.reject(line_no, "<line>", "line_too_long", line.decode("utf-8", "replace"))
         elif line.strip():  # blank lines are layout, not records

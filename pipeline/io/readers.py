@@ -17,10 +17,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.io.jsonl import QUARANTINE_RAW_CHARS, read_jsonl
+from pipeline.io.pieces import Piece, is_parquet
 from pipeline.io.shards import InputError, Quarantined, Shard, list_shards
 from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
-__all__ = ["InputError", "Quarantined", "Shard", "list_shards", "read_jsonl", "read_parquet", "read_shard"]
+__all__ = ["InputError", "Piece", "Quarantined", "Shard", "check_piece_ids", "list_shards", "read_jsonl", "read_parquet",
+           "read_shard"]
 
 
 def _open(path: str, storage_options: dict[str, Any]):
@@ -30,7 +32,8 @@ def _open(path: str, storage_options: dict[str, Any]):
 # ---- Parquet -----------------------------------------------------------------------------
 
 
-def read_parquet(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None) -> Iterator[pa.Table]:
+def read_parquet(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None,
+                 piece: Piece | None = None) -> Iterator[pa.Table]:
     try:
         handle = _open(shard.path, spec.storage_options)
         pf = pq.ParquetFile(handle)
@@ -40,14 +43,15 @@ def read_parquet(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], No
         raise InputError(f"{shard.path}: not a readable Parquet file (corrupt or truncated?): {exc}") from None
     schema = pf.schema_arrow
     _check_columns(shard.path, schema, spec)
-    row = 0
+    row = first = piece.first_row if piece else 0
+    groups = range(*piece.row_groups) if piece and piece.row_groups else None
     try:
-        for batch in pf.iter_batches(batch_size=spec.batch_size):
+        for batch in pf.iter_batches(batch_size=spec.batch_size, row_groups=groups):
             table = pa.Table.from_batches([batch])
             yield from _normalize(table, shard, spec, row, quarantine)
             row += batch.num_rows
-        if row == 0:  # an empty shard still yields its (empty) schema, so its output exists
-            yield from _normalize(schema.empty_table(), shard, spec, 0, quarantine)
+        if row == first:  # an empty shard still yields its (empty) schema, so its output exists
+            yield from _normalize(schema.empty_table(), shard, spec, first, quarantine)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{shard.path}: unreadable Parquet data after row {row} (corrupt or truncated?): {exc}") from None
     finally:
@@ -144,21 +148,37 @@ def _raw_value(col: pa.ChunkedArray, i: int) -> str:
     return value.decode("utf-8", "replace")[:QUARANTINE_RAW_CHARS] if value is not None else ""
 
 
-def read_shard(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None = None) -> Iterator[pa.Table]:
-    """Batches of one shard, normalized; duplicate ids within the shard raise InputError
-    (memory: one 64-bit hash per document of the shard)."""
-    reader = read_parquet if (spec.format == "parquet" or (spec.format == "auto" and shard.format == "parquet")) else read_jsonl
+def read_shard(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None = None,
+               piece: Piece | None = None, id_hashes: list[np.ndarray] | None = None) -> Iterator[pa.Table]:
+    """Batches of one shard (or of one piece of it), normalized; duplicate ids within what is
+    read raise InputError (memory: one 64-bit hash per document). `id_hashes` collects each
+    batch's id hashes, for the check across the pieces of a file (`check_piece_ids`)."""
+    reader = read_parquet if is_parquet(shard, spec) else read_jsonl
     seen: set[int] = set()
     import xxhash
 
     h = xxhash.xxh3_64_intdigest
-    for table in reader(shard, spec, quarantine):
+    for table in reader(shard, spec, quarantine, piece):
         ids = table.column(ID).to_pylist()
+        hashes = np.empty(len(ids), np.uint64)
         for pos, doc_id in enumerate(ids):
-            hv = h(doc_id.encode("utf-8", "surrogatepass"))
+            hv = hashes[pos] = h(doc_id.encode("utf-8", "surrogatepass"))
             if hv in seen:  # 64-bit hashes: a collision of distinct ids is negligible
                 row = int(table.column(DOC_KEY)[pos].as_py()) & ((1 << SHARD_BITS) - 1)
                 field = spec.id_column or ID
                 raise InputError(f"{shard.path}: row {row}: field {field!r}: duplicate id {doc_id!r}")
             seen.add(hv)
+        if id_hashes is not None:
+            id_hashes.append(hashes)
         yield table
+
+
+def check_piece_ids(shard: Shard, spec: Any, id_hashes: list[np.ndarray]) -> None:
+    """The pieces of a file each checked their own ids; an id in two of them is found here, and
+    the file is read again to report it exactly as a whole-file read does (file, row, field, id)."""
+    hashes = np.sort(np.concatenate(id_hashes)) if id_hashes else np.empty(0, np.uint64)
+    if not np.any(hashes[1:] == hashes[:-1]):
+        return
+    for _ in read_shard(shard, spec, quarantine=lambda record: None):
+        pass
+    raise InputError(f"{shard.path}: duplicate ids in the file")  # only if the hashes disagreed on rereading

@@ -17,7 +17,7 @@ class ShardWriter:
     `rows_per_file` is set); nothing is visible under the final names before `commit()`."""
 
     def __init__(self, folder: Path, name: str, compression: str = "zstd", rows_per_file: int | None = None,
-                 rename: dict[str, str] | None = None, drop: tuple[str, ...] = ()):
+                 rename: dict[str, str] | None = None, drop: tuple[str, ...] = (), row_group_rows: int | None = None):
         self.folder = folder
         self.name = name
         self.compression = None if compression == "none" else compression
@@ -29,6 +29,11 @@ class ShardWriter:
         self._rows_in_file = 0
         self._parts: list[tuple[files.AtomicFile, Path]] = []
         self.rows = 0
+        # row groups of `row_group_rows` rows, whatever the batches written: the bytes then depend
+        # on the rows alone, not on how a file was cut into batches or tasks (None: a group a write)
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def _final_name(self, part: int) -> Path:
         if self.rows_per_file is None:
@@ -78,6 +83,30 @@ class ShardWriter:
 
     def write(self, table: pa.Table) -> None:
         table = self._prepare(table)
+        self.rows += table.num_rows
+        if self.row_group_rows is None or (table.num_rows == 0 and self._writer is None and not self._parts):
+            self._write_rows(table)
+            return
+        if self._writer is None and not self._parts:
+            self._open()  # the temporary exists from the first write on, as without buffering
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._flush(whole_groups_only=True)
+
+    def _flush(self, whole_groups_only: bool) -> None:
+        if not self._pending_rows:
+            return
+        assert self.row_group_rows is not None
+        rows = pa.concat_tables(self._pending).combine_chunks()
+        size = self.row_group_rows
+        done = rows.num_rows - rows.num_rows % size if whole_groups_only else rows.num_rows
+        for offset in range(0, done, size):
+            self._write_rows(rows.slice(offset, min(size, done - offset)))
+        self._pending = [rows.slice(done)] if done < rows.num_rows else []
+        self._pending_rows = rows.num_rows - done
+
+    def _write_rows(self, table: pa.Table) -> None:
         offset = 0
         while offset < table.num_rows or (self._writer is None and table.num_rows == 0):
             if self._writer is None:
@@ -90,7 +119,6 @@ class ShardWriter:
                 self._writer.write_table(table.slice(offset, room))
             offset += room
             self._rows_in_file += room
-            self.rows += room
             if self.rows_per_file is not None and self._rows_in_file >= self.rows_per_file and offset < table.num_rows:
                 self._writer.close()
                 self._writer = None
@@ -99,6 +127,8 @@ class ShardWriter:
 
     def commit(self, empty_schema: pa.Schema | None = None) -> list[str]:
         """Close and rename into place; a shard with no rows still gets one (empty) file."""
+        if self.row_group_rows is not None:
+            self._flush(whole_groups_only=False)
         if self._writer is None and not self._parts:
             if self.schema is None:
                 if empty_schema is None:
