@@ -57,11 +57,11 @@ def output_files(out: Path) -> dict[str, bytes]:
 
 
 def counts(out: Path) -> dict[str, Any]:
-    """stats.json without times and the output path."""
+    """stats.json without times, the output path and the tasks' measured resources (CPU, memory, bytes)."""
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if "seconds" not in k and k not in ("path", "stages", "recipe_fingerprint")}
+            return {k: strip(v) for k, v in value.items() if "seconds" not in k and k not in ("path", "stages", "recipe_fingerprint", "tasks")}
         return [strip(v) for v in value] if isinstance(value, list) else value
 
     return strip(stats(out))
