@@ -13,15 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,10 +29,10 @@ from operators.base import DOC_KEY, SHARD_BITS, Mapper, Resources, with_column
 from pipeline.recipe import validate_recipe
 from pipeline.runner import StepError, run_recipe
 from tests.core_helpers import read_output, read_rejected, recipe_dict, stats, write_parquet_shards, write_recipe
+from tests.pipeline.executors.ray_cluster import NODE_SCRIPT, RayCluster, _ray_env, _wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
-NODE_SCRIPT = ROOT / "docker" / "ray-node.sh"
 DEMO_STEPS = [
     {"normalize_text": {}},
     {"words_filter": {"min_words": 10}},
@@ -123,110 +118,6 @@ class Greedy(Mapper):
 
     def process(self, table: pa.Table) -> pa.Table:
         return table
-
-
-# ---- the cluster -----------------------------------------------------------------------------
-
-
-@dataclass
-class RayCluster:
-    address: str  # GCS host:port, what `executor.address` takes
-    client: str  # ray://host:port, the Ray Client server
-    dashboard: str  # the Jobs API, what `ray job submit --address` takes
-    env: dict[str, str]  # environment for subprocesses: the venv first on PATH, auth off
-
-
-def _ray_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAY_AUTH_MODE"] = "disabled"  # loopback test cluster; see /work/shared/DEPENDENCIES.md
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # `ray` and the job's `pipeline`
-    # this module's test operators, for workers of drivers that do not add their cwd (Ray Client)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {seconds:.0f} s for {what}")
-        time.sleep(0.1)
-
-
-def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    with open(log, "wb") as handle:
-        return subprocess.Popen(["sh", str(NODE_SCRIPT), *args], stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                cwd=ROOT, start_new_session=True)
-
-
-def _wait_started(proc: subprocess.Popen, log: Path) -> None:
-    def started() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ray node exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        return "Ray runtime started" in log.read_text(errors="replace")
-
-    _wait_for(started, 180, f"the Ray node logging to {log}")
-
-
-def _agent_ports() -> list[str]:
-    # fixed defaults (52365...) would collide with any other Ray on this machine
-    return [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
-            "--min-worker-port=0", "--max-worker-port=0", "--num-cpus=1"]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[RayCluster]:
-    """A head and a worker node (1 CPU each); this process stays connected to it."""
-    import ray
-
-    # short: Ray's unix socket paths under it must stay below 108 bytes
-    temp_dir = Path(tempfile.mkdtemp(prefix="rayt-", dir="/tmp"))
-    env = _ray_env()
-    gcs, dashboard, client = _free_port(), _free_port(), _free_port()
-    previous_auth = os.environ.get("RAY_AUTH_MODE")
-    procs: list[subprocess.Popen] = []
-    try:
-        head = _start_node(["head", f"--port={gcs}", f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}",
-                            f"--ray-client-server-port={client}", *_agent_ports()], temp_dir / "head.log", env)
-        procs.append(head)
-        _wait_for(lambda: _port_open(gcs) or head.poll() is not None, 120, "the head's GCS port")
-        worker = _start_node(["worker", f"127.0.0.1:{gcs}", *_agent_ports()], temp_dir / "worker.log", env)
-        procs.append(worker)
-        _wait_started(head, temp_dir / "head.log")
-        _wait_started(worker, temp_dir / "worker.log")
-        os.environ["RAY_AUTH_MODE"] = "disabled"
-        ray.init(address=f"127.0.0.1:{gcs}", logging_level=logging.WARNING)
-        _wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 60, "both nodes to register")
-        yield RayCluster(f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}", f"http://127.0.0.1:{dashboard}", env)
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        for proc in reversed(procs):  # SIGTERM to `ray start --block` stops that node's processes
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if previous_auth is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = previous_auth
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
