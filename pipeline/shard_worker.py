@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,7 +23,7 @@ from pipeline.errors import AccountingError, StepError
 from pipeline.executors.base import report_progress
 from pipeline.io.readers import InputError, Quarantined, Shard, read_shard
 from pipeline.io.writers import ShardWriter, with_rejection
-from pipeline.plan import Layout, Segment
+from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
@@ -83,7 +82,7 @@ class ShardRun:
         self.started = time.perf_counter()
         self.recipe = Recipe.model_validate(json.loads(task.recipe_json))
         self.ops = worker_steps(task.recipe_json)
-        self.layout = Layout(Path(task.out))
+        self.layout = Layout(output_location(task.out, self.recipe.storage_options))
         self.seg = task.segment
         self.seg_ops = list(range(self.seg.first, self.seg.end))
         self.counts = {k: StepCounts() for k in self.seg_ops}
