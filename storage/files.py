@@ -241,7 +241,7 @@ def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> boo
 
 def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)  # s3fs sizes a file from a cached listing
         return fs.cat_file(inner)
     return local_path(path).read_bytes()
 
@@ -260,7 +260,7 @@ def read_mark(path: PathLike, storage_options: dict[str, Any] | None = None) -> 
 
 def open_input(path: PathLike, storage_options: dict[str, Any] | None = None) -> IO[bytes]:
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)
         return fs.open(inner, "rb")
     return open(local_path(path), "rb")  # noqa: SIM115 - the caller closes it
 
