@@ -12,6 +12,7 @@ once when its holder ran on this host and that process is gone (kill -9, then re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -23,6 +24,7 @@ from storage import files
 from storage.location import Location
 
 LEASE_SECONDS = 60.0
+log = logging.getLogger("pipeline.lease")
 
 
 class LeaseLock:
@@ -74,9 +76,13 @@ class LeaseLock:
             self._thread.join()
             self._thread = None
         if self.held and not self.lost:
-            holder = self._read()
-            if holder is not None and holder.get("token") == self._owner["token"]:
-                self.location.delete()
+            try:
+                holder = self._read()
+                if holder is not None and holder.get("token") == self._owner["token"]:
+                    self.location.delete()
+            except Exception as exc:  # the store is down: the run's own error says so; do not mask it
+                log.warning("could not delete the lease %s (%s: %s); the next run on this host takes it over, "
+                            "one elsewhere after %.0f s", self.location, type(exc).__name__, exc, self.lifetime)
         self.held = False
 
     # ---- the object ------------------------------------------------------------------------

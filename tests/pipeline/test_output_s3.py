@@ -4,7 +4,6 @@ on a bucket prefix, secrets kept out of every file and log, and the writability 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
