@@ -27,6 +27,7 @@ class S3Server:
     endpoint: str  # host:port
     pid: int
     ports: dict[str, int] | None = None  # role -> port, to start it again on the same ones
+    shared_bucket: str | None = None
 
     @property
     def storage_options(self) -> dict[str, object]:
@@ -50,6 +51,14 @@ class S3Server:
         name = f"t-{uuid.uuid4().hex[:12]}"
         self.filesystem().mkdir(name)
         return name
+
+    def new_prefix(self) -> str:
+        """A new key prefix, used like a bucket, in one bucket of the session: SeaweedFS gives each
+        bucket several volumes of its limited number (-volume.max), so a bucket per test runs out
+        (PutObject then fails with InternalError)."""
+        if self.shared_bucket is None:
+            self.shared_bucket = self.new_bucket()
+        return f"{self.shared_bucket}/{uuid.uuid4().hex[:8]}"
 
 
 def _free_port() -> int:

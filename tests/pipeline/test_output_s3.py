@@ -86,7 +86,7 @@ def local_demo(tmp_path_factory) -> dict[str, Any]:
 
 
 def test_demo_on_s3_equals_local_keeps_secrets_out_and_reruns_as_a_no_op(s3_server, local_demo, tmp_path):
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     url = f"s3://{bucket}/runs/demo"
     data = demo_recipe(url, s3_server.storage_options)
     data["output"]["report"] = True
@@ -111,7 +111,7 @@ def test_demo_on_s3_equals_local_keeps_secrets_out_and_reruns_as_a_no_op(s3_serv
 
 
 def test_credentials_from_the_environment(s3_server, local_demo, tmp_path):
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     recipe = write_yaml(tmp_path / "r.yaml", demo_recipe(f"s3://{bucket}/env"))  # no storage_options
     proc = cli("run", str(recipe), "--quiet", env=s3_server.env)
     assert proc.returncode == 0, proc.stderr
@@ -124,7 +124,7 @@ def _with_endpoint(server, endpoint: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", ["unknown scheme", "missing bucket", "wrong secret", "unreachable endpoint"])
 def test_validate_names_the_output_url_and_the_cause_in_one_line(s3_server, tmp_path, case):
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     url, options, cause = {
         "unknown scheme": ("nosuchscheme://b/out", s3_server.storage_options, "unknown or unavailable storage scheme"),
         "missing bucket": ("s3://no-such-bucket-here/out", s3_server.storage_options, "does not exist"),
@@ -147,7 +147,7 @@ def test_validate_names_the_output_url_and_the_cause_in_one_line(s3_server, tmp_
 def test_output_inside_a_remote_input_prefix_is_refused(s3_server):
     from pipeline.io.readers import InputError
 
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     fs = s3_server.filesystem()
     fs.put_file(str(ROOT / "configs" / "sample_data" / "part-0.parquet"), f"{bucket}/in/part-0.parquet")
     data = demo_recipe(f"s3://{bucket}/in/out", s3_server.storage_options)
@@ -161,7 +161,7 @@ def test_output_inside_a_remote_input_prefix_is_refused(s3_server):
 
 
 def test_fresh_on_a_bucket_prefix_deletes_only_what_the_manifest_lists(s3_server):
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     fs = s3_server.filesystem()
     url = f"s3://{bucket}/runs/demo"
     data = demo_recipe(url, s3_server.storage_options)
@@ -186,7 +186,7 @@ def test_fresh_on_a_bucket_prefix_deletes_only_what_the_manifest_lists(s3_server
 def test_a_foreign_prefix_is_refused_and_left_alone(s3_server):
     from pipeline.io.readers import InputError
 
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     fs = s3_server.filesystem()
     fs.pipe_file(f"{bucket}/data/part-0.parquet", b"someone's data")
     with pytest.raises(InputError, match="holds no run of this pipeline"):

@@ -78,7 +78,7 @@ def dataset(tmp_path_factory) -> tuple[str, dict[str, Any]]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_driver_killed_at_a_random_point_then_rerun_equals_the_uninterrupted_run(s3_server, dataset, tmp_path, seed):
     input_glob, reference = dataset
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     url = f"s3://{bucket}/out"
     path = write_recipe(tmp_path / "r.yaml", recipe(input_glob, url, s3_server.storage_options))
     proc = start(path)
@@ -100,7 +100,7 @@ def test_driver_killed_at_a_random_point_then_rerun_equals_the_uninterrupted_run
 
 def test_a_second_run_on_the_same_url_is_refused(s3_server, dataset, tmp_path):
     input_glob, reference = dataset
-    bucket = s3_server.new_bucket()
+    bucket = s3_server.new_prefix()
     url = f"s3://{bucket}/out"
     path = write_recipe(tmp_path / "r.yaml", recipe(input_glob, url, s3_server.storage_options))
     first = start(path)

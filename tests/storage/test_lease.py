@@ -17,7 +17,7 @@ from storage.lock import LOCK_NAME, FolderLocked, run_lock
 
 
 def folder(s3_server) -> Location:
-    return Location(f"s3://{s3_server.new_bucket()}/run", s3_server.storage_options)
+    return Location(f"s3://{s3_server.new_prefix()}/run", s3_server.storage_options)
 
 
 def test_a_second_lease_on_the_same_folder_is_refused_until_released(s3_server):
