@@ -40,6 +40,7 @@ from operators.stages import Stage as Stage
 from operators.stages import StageContext as StageContext
 from operators.stages import atomic_write_table as atomic_write_table
 from storage import files
+from storage.location import Location
 
 ARTIFACT_PREFIX = "artifact:"
 
@@ -76,20 +77,21 @@ class Operator(BaseModel):
 
     _ready: bool = PrivateAttr(default=False)
     _metrics: Counter = PrivateAttr(default_factory=Counter)
-    # the run's artifacts folder (<output>/artifacts), set by the executor before setup(), so a
-    # step can load a model that an earlier training step of the same recipe wrote
-    _run_artifacts: Path | None = PrivateAttr(default=None)
+    # the run's artifacts folder (<output>/artifacts, local or on an object store), set by the
+    # executor before setup(), so a step can load a model that an earlier training step wrote
+    _run_artifacts: Location | None = PrivateAttr(default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
         """Load models or build engines. Called once per process, before the first batch."""
 
-    def bind_run(self, artifacts: Path) -> None:
-        self._run_artifacts = artifacts
+    def bind_run(self, artifacts: Path | Location) -> None:
+        self._run_artifacts = artifacts if isinstance(artifacts, Location) else Location(artifacts)
 
     def resolve_path(self, ref: str) -> Path:
         """A model path, a URL (`s3://...`, any fsspec store; credentials from the usual environment),
-        or `artifact:<name>`: what a training step of this run wrote to <output>/artifacts/<name>."""
+        or `artifact:<name>`: what a training step of this run wrote to <output>/artifacts/<name>
+        (copied once per node when the artifacts are on an object store)."""
         if files.is_url(ref):  # native libraries open files by name: one local copy per node
             from storage.cache import local_copy
 
@@ -99,7 +101,7 @@ class Operator(BaseModel):
         if self._run_artifacts is None:
             raise FileNotFoundError(f"{self.name}: {ref!r} names a model trained earlier in a recipe, but this "
                                     "operator runs outside a recipe run; give the model's path instead")
-        return self._run_artifacts / ref[len(ARTIFACT_PREFIX):].strip("/")
+        return (self._run_artifacts / ref[len(ARTIFACT_PREFIX):].strip("/")).local_copy()
 
     def ensure_setup(self) -> None:
         if not self._ready:
@@ -316,7 +318,7 @@ class GlobalOperator(Operator):
         table = as_table(data, with_doc_key=True)
         self.ensure_setup()
         with tempfile.TemporaryDirectory(prefix=f"{self.name}-") as tmp:
-            ctx = StageContext(workdir=Path(tmp), shard_names=["shard-0"], artifacts=Path(tmp) / "artifacts")
+            ctx = StageContext(workdir=Location(tmp), shard_names=["shard-0"], artifacts=Location(tmp) / "artifacts")
 
             def batches(columns: list[str] | None) -> Iterator[pa.Table]:
                 yield table.select(columns) if columns else table

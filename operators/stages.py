@@ -2,6 +2,10 @@
 its one task dispatcher, the shard inputs and context a stage sees, and the resources a task
 reserves. Nothing here knows operators, so executors can use it alone; `operators.base`
 re-exports it all.
+
+The work folder and the artifacts folder are `storage.location.Location`s: a local folder or an
+object-store URL (on a cloud cluster the nodes share no disk). Stages read and write them only
+through `Location` / `storage.files` (and `operators.workfiles`), so the same code runs on both.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+
+from storage.location import Location
 
 
 @dataclass(frozen=True)
@@ -38,15 +44,22 @@ class ShardInput:
 @dataclass
 class StageContext:
     """What a stage sees: a work folder shared by all of this operator's stages (on every
-    worker), the shard names in order, and (for global stages) every shard's batches."""
+    worker), the shard names in order, and (for global stages) every shard's batches. A local
+    path given for `workdir` or `artifacts` becomes a Location."""
 
-    workdir: Path
+    workdir: Location
     shard_names: list[str]
     shards: Callable[[], Iterator[ShardInput]] | None = None
     metrics: Counter = field(default_factory=Counter)
-    artifacts: Path | None = None  # where trained artifacts go (the run's output/artifacts)
+    artifacts: Location | None = None  # where trained artifacts go (the run's output/artifacts)
     # (paths, text column) -> (file, batch) pairs: the executor's readers, for files a step names
     read_files: Callable[[str | list[str], str], Iterator[tuple[str, Any]]] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.workdir, Location):
+            self.workdir = Location(self.workdir)
+        if self.artifacts is not None and not isinstance(self.artifacts, Location):
+            self.artifacts = Location(self.artifacts)
 
     @property
     def num_shards(self) -> int:
@@ -110,8 +123,8 @@ class Stage:
             self.fn(ctx)
 
 
-def atomic_write_table(table: pa.Table, path: Path, compression: str = "zstd") -> None:
-    """Write Parquet through the storage layer: readers never see a partial file."""
+def atomic_write_table(table: pa.Table, path: Location | Path, compression: str = "zstd") -> None:
+    """Write Parquet through the storage layer (local or remote): readers never see a partial file."""
     from storage import files
 
     files.write_table(table, path, compression)

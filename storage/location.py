@@ -104,8 +104,9 @@ class Location:
 
         return files.exists(self.url, self.options)
 
-    def mkdir(self) -> None:
-        """Create a local folder (and its parents); an object store has no folders to create."""
+    def mkdir(self, parents: bool = True, exist_ok: bool = True) -> None:
+        """Create a local folder (and its parents); an object store has no folders to create.
+        (Path's keywords are accepted, so code written for a Path keeps working.)"""
         if not self.is_remote:
             self.path.mkdir(parents=True, exist_ok=True)
 

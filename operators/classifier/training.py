@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from operators.classifier.fasttext_model import NEGATIVE, POSITIVE, as_line, fasttext_module
+from operators.workfiles import location
 from storage import files
+from storage.location import Location
 
 
 @dataclass
@@ -52,13 +54,15 @@ class QualityTrainingError(ValueError):
     """Not enough text of one class."""
 
 
-def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], folder: Path,
+def train_quality_classifier(positive: Iterable[str], negative: Iterable[str], folder: str | Path | Location,
                              config: QualityConfig | None = None) -> QualityReport:
+    """Train into `folder`: local, or a Location / URL on an object store (fastText saves to a
+    local staging file, uploaded under its final name)."""
     config = config or QualityConfig()
     fasttext = fasttext_module()
     started = time.perf_counter()
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = location(folder)
+    folder.mkdir()
     pos = [x for x in (as_line(t, config.max_chars) for t in positive) if x]
     neg = [x for x in (as_line(t, config.max_chars) for t in negative) if x]
     report = QualityReport(path=str(folder / "model.bin"), positives=len(pos), negatives=len(neg), config=asdict(config))

@@ -18,13 +18,12 @@ run the rounds anywhere.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 
 from operators.dedup.spill import read_partition, shard_partition, write_json, write_partitioned
+from operators.workfiles import location
+from storage.location import Location
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 
@@ -61,28 +60,28 @@ def min_labels(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class PartitionedComponents:
     """Files and rounds of one connected-components computation under `root`."""
 
-    def __init__(self, root: Path, partitions: int, num_shards: int, rounds: int):
-        self.root = root
+    def __init__(self, root: Location, partitions: int, num_shards: int, rounds: int):
+        self.root = location(root)
         self.partitions = partitions
         self.num_shards = num_shards
         self.rounds = rounds
 
     # ---- layout ----------------------------------------------------------------------------
-    def inbox(self, r: int) -> Path:
+    def inbox(self, r: int) -> Location:
         return self.root / f"round{r:02d}"
 
     @property
-    def fallback_inbox(self) -> Path:
+    def fallback_inbox(self) -> Location:
         return self.root / "fallback"
 
-    def _flag(self, r: int, p: int) -> Path:
+    def _flag(self, r: int, p: int) -> Location:
         return self.inbox(r) / "flags" / f"p{p:05d}.json"
 
     def owner(self, nodes: np.ndarray) -> np.ndarray:
         return shard_partition(nodes, self.num_shards, self.partitions)
 
     # ---- edges -----------------------------------------------------------------------------
-    def send(self, folder: Path, sender: int, u: np.ndarray, v: np.ndarray) -> None:
+    def send(self, folder: Location, sender: int, u: np.ndarray, v: np.ndarray) -> None:
         """Store undirected edges at both endpoints' partitions (self-loops dropped)."""
         keep = u != v
         u, v = u[keep], v[keep]
@@ -90,7 +89,7 @@ class PartitionedComponents:
         dst = np.concatenate([v, u])
         write_partitioned(folder, sender, self.owner(src), {"u": src, "v": dst}, self.partitions)
 
-    def read(self, folder: Path, p: int) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, folder: Location, p: int) -> tuple[np.ndarray, np.ndarray]:
         """Adjacency of the nodes of partition p: (u, v) sorted by u then v, without repeats."""
         t = read_partition(folder, p, EDGE_SCHEMA)
         u = t.column("u").to_numpy()
@@ -108,7 +107,7 @@ class PartitionedComponents:
         """The first round r < upto whose input was a star forest in every partition."""
         for r in range(upto):
             flags = [self._flag(r, p) for p in range(self.partitions)]
-            if all(f.exists() and json.loads(f.read_text())["star"] for f in flags):
+            if all((f.read_mark() or {}).get("star") for f in flags):
                 return r
         return None
 
@@ -144,8 +143,8 @@ class PartitionedComponents:
         write_json(self.root / "final.json", {"inbox": self.fallback_inbox.name, "rounds": self.rounds})
         return {"cc_rounds": self.rounds, "cc_fallback_edges": int(sum(len(u) for u in us) // 2)}
 
-    def final_inbox(self) -> Path:
-        info = json.loads((self.root / "final.json").read_text())
+    def final_inbox(self) -> Location:
+        info = (self.root / "final.json").read_json()
         return self.root / info["inbox"]
 
     def labels(self, p: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import gzip
 import io
 import json
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,8 @@ from operators.base import TEXT, GlobalOperator, Stage, StageContext, StepResult
 from operators.dedup.hashing import Words, window_hashes, words
 from operators.dedup.spill import write_json
 from operators.registry import register
+from operators.workfiles import read_parquet
+from storage import files as storage_files
 
 INDEX_SCHEMA = pa.schema([("hash", pa.uint64()), ("benchmark", pa.int32())])
 SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl", ".json.gz", ".json", ".parquet")
@@ -32,11 +34,48 @@ def benchmark_name(path: str) -> str:
     return base
 
 
+def benchmark_files(pattern: str) -> list[str]:
+    """The benchmark files a path or glob names, on local disk or at a URL (`s3://...`, any fsspec
+    store; credentials from the usual environment), sorted; an error when there are none."""
+    found = _glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
+    found = [f for f in found if f.endswith(SUFFIXES)]
+    if not found or not all(_is_file(f) for f in found):
+        raise FileNotFoundError(f"decontaminate: no benchmark file matches {pattern!r}")
+    return found
+
+
+def _glob(pattern: str) -> list[str]:
+    if not storage_files.is_url(pattern):
+        return sorted(glob.glob(pattern))
+    fs, inner = storage_files.filesystem(pattern)
+    scheme = pattern.split("://", 1)[0]
+    return sorted(f"{scheme}://{p}" for p in fs.glob(inner))
+
+
+def _is_file(path: str) -> bool:
+    if not storage_files.is_url(path):
+        return Path(path).is_file()
+    fs, inner = storage_files.filesystem(path)
+    return bool(fs.isfile(inner))
+
+
+def _text_reader(path: str, raw: IO[bytes]) -> io.TextIOWrapper:
+    """Lines of a JSONL file, decompressed by its suffix (.gz, .zst)."""
+    if path.endswith(".gz"):
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8")
+    if path.endswith(".zst"):
+        import zstandard
+
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw, closefd=False), encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
+
+
 def read_benchmark(path: str, field: str) -> list[str]:
-    """The `field` of every item of a JSONL(.gz/.zst) or Parquet file; a missing or non-string
-    field is an error naming file, line and field."""
+    """The `field` of every item of a JSONL(.gz/.zst) or Parquet file (a path or a URL); a missing
+    or non-string field is an error naming file, line and field."""
     if path.endswith(".parquet"):
-        table = pq.read_table(path)
+        with storage_files.open_input(path) as raw:
+            table = pq.read_table(raw)
         if field not in table.column_names:
             raise ValueError(f"{path}: no field {field!r} (columns: {', '.join(table.column_names)})")
         values = table.column(field).to_pylist()
@@ -44,16 +83,8 @@ def read_benchmark(path: str, field: str) -> list[str]:
         if bad is not None:
             raise ValueError(f"{path}: row {bad}: field {field!r} is not a string")
         return values
-    if path.endswith(".gz"):
-        handle = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    elif path.endswith(".zst"):
-        import zstandard
-
-        handle = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
-    else:
-        handle = open(path, encoding="utf-8")
     out = []
-    with handle:
+    with storage_files.open_input(path) as raw, _text_reader(path, raw) as handle:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -96,11 +127,7 @@ class Decontaminate(GlobalOperator):
     def _files(self) -> list[str]:
         files: list[str] = []
         for pattern in self.benchmarks:
-            found = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
-            found = [f for f in found if f.endswith(SUFFIXES)]
-            if not found or not all(Path(f).is_file() for f in found):
-                raise FileNotFoundError(f"decontaminate: no benchmark file matches {pattern!r}")
-            files += [f for f in found if f not in files]
+            files += [f for f in benchmark_files(pattern) if f not in files]
         names = [benchmark_name(f) for f in files]
         if len(set(names)) != len(names):
             raise ValueError(f"decontaminate: two benchmark files share a name: {names}")
@@ -142,8 +169,8 @@ class Decontaminate(GlobalOperator):
     def _load(self, ctx: StageContext) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
         tag = str(ctx.workdir)
         if self._index is None or self._index[0] != tag:
-            t = pq.read_table(ctx.workdir / "ngrams.parquet")
-            info = json.loads((ctx.workdir / "benchmarks.json").read_text())
+            t = read_parquet(ctx.workdir / "ngrams.parquet")
+            info = (ctx.workdir / "benchmarks.json").read_json()
             hashes = t.column("hash").to_numpy()
             self._index = (tag, (hashes, t.column("benchmark").to_numpy(), info["names"], info["short_lengths"]),
                            _Prefilter(hashes))

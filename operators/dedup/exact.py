@@ -3,14 +3,12 @@ dataset of the recipe) and against saved indexes of earlier runs."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 
 from operators.base import (
@@ -35,6 +33,8 @@ from operators.dedup.spill import (
     write_partitioned,
 )
 from operators.registry import register
+from operators.workfiles import file_names, location, parquet_rows, read_parquet
+from storage.location import Location
 
 INDEX_FORMAT = "exact_dedup_index/1"
 HASH_SCHEMA = pa.schema([("hash", pa.uint64()), (DOC_KEY, pa.int64()), ("score", pa.float64())])
@@ -56,16 +56,16 @@ def hash_texts(text: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 class ExactIndex:
-    """A saved set of text hashes: `index.json` plus one sorted Parquet file per hash range."""
+    """A saved set of text hashes: `index.json` plus one sorted Parquet file per hash range, in a
+    local folder or at a URL (read and written through the storage layer)."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike | Location):
+        self.path = location(path)
 
     def manifest(self) -> dict:
-        meta = self.path / "index.json"
-        if not meta.exists():
+        info = (self.path / "index.json").read_mark()
+        if info is None:
             raise FileNotFoundError(f"{self.path}: not an exact_dedup index (no index.json)")
-        info = json.loads(meta.read_text())
         if info.get("format") != INDEX_FORMAT:
             raise ValueError(f"{self.path}: index format {info.get('format')!r}, expected {INDEX_FORMAT!r}")
         return info
@@ -82,7 +82,7 @@ class ExactIndex:
         for i in range(first, last + 1):
             f = self.path / f"part-{i:05d}.parquet"
             if f.exists():
-                h = pq.read_table(f).column("hash").to_numpy()
+                h = read_parquet(f).column("hash").to_numpy()
                 found.append(h[hash_partition(h, partitions) == p])
         return np.concatenate(found) if found else np.zeros(0, np.uint64)
 
@@ -127,7 +127,7 @@ class ExactDedup(GlobalOperator):
         return stages
 
     def _indexes(self) -> list[ExactIndex]:
-        indexes = [ExactIndex(Path(p)) for p in self.against]
+        indexes = [ExactIndex(p) for p in self.against]
         for idx in indexes:
             info = idx.manifest()
             if bool(info.get("lowercase")) != self.lowercase:
@@ -180,10 +180,9 @@ class ExactDedup(GlobalOperator):
     def _save_manifest(self, ctx: StageContext) -> None:
         if ctx.artifacts is None:
             return
-        total = 0
-        for f in sorted((ctx.artifacts / self.index_name).glob("part-*.parquet")):
-            total += pq.read_metadata(f).num_rows
-        ExactIndex(ctx.artifacts / self.index_name).write_manifest(self.partitions, self.lowercase, total)
+        folder = ctx.artifacts / self.index_name
+        total = sum(parquet_rows(folder / name) for name in file_names(folder, "part-", ".parquet"))
+        ExactIndex(folder).write_manifest(self.partitions, self.lowercase, total)
 
     def _removed_of_shard(self, shard_index: int, ctx: StageContext) -> tuple[np.ndarray, np.ndarray]:
         tag = (str(ctx.workdir), shard_index)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY, ShardInput, atomic_write_table
 from operators.dedup.spill import shards_of_partition
+from operators.workfiles import location, read_parquet
+from storage.location import Location
 
 SCORE_SCHEMA = pa.schema([(DOC_KEY, pa.int64()), ("score", pa.float64())])
 
@@ -49,23 +49,23 @@ def score_column(batch: pa.Table, column: str) -> np.ndarray:
     return out
 
 
-def _scores_path(workdir: Path, shard: int) -> Path:
-    return workdir / "scores" / f"s{shard:06d}.parquet"
+def _scores_path(workdir: Location, shard: int) -> Location:
+    return location(workdir) / "scores" / f"s{shard:06d}.parquet"
 
 
-def write_scores(workdir: Path, shard: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def write_scores(workdir: Location, shard: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
     keys = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0, np.int64)
     scores = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, np.float64)
     atomic_write_table(pa.table({DOC_KEY: keys, "score": scores}, schema=SCORE_SCHEMA), _scores_path(workdir, shard), "lz4")
 
 
-def read_scores(workdir: Path, p: int, partitions: int, num_shards: int, nodes: np.ndarray) -> np.ndarray:
+def read_scores(workdir: Location, p: int, partitions: int, num_shards: int, nodes: np.ndarray) -> np.ndarray:
     """Scores of `nodes`, all of which belong to the shards of partition p."""
     keys, scores = [], []
     for s in shards_of_partition(p, num_shards, partitions):
         path = _scores_path(workdir, s)
         if path.exists():
-            t = pq.read_table(path)
+            t = read_parquet(path)
             keys.append(t.column(DOC_KEY).to_numpy())
             scores.append(t.column("score").to_numpy())
     if not keys:

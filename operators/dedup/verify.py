@@ -8,15 +8,15 @@ the connected components. Partitions own contiguous shards, so each reads only i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.base import DOC_KEY
 from operators.dedup.spill import COMPRESSION, read_partition, shard_partition, shards_of_partition, write_partitioned
+from operators.workfiles import location, read_parquet
 from storage import files
+from storage.location import Location
 
 SHINGLES_SCHEMA = pa.schema([(DOC_KEY, pa.int64()), ("shingles", pa.list_(pa.uint64()))])
 PAIR_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
@@ -52,14 +52,14 @@ def jaccard(a_values: np.ndarray, a_offsets: np.ndarray, b_values: np.ndarray, b
 
 
 class JaccardVerifier:
-    def __init__(self, workdir: Path, partitions: int, num_shards: int):
-        self.workdir = workdir
+    def __init__(self, workdir: Location, partitions: int, num_shards: int):
+        self.workdir = location(workdir)
         self.partitions = partitions
         self.num_shards = num_shards
         self._writer: pq.ParquetWriter | None = None
         self._file: files.AtomicFile | None = None
 
-    def _shingles_path(self, shard: int) -> Path:
+    def _shingles_path(self, shard: int) -> Location:
         return self.workdir / "shingles" / f"s{shard:06d}.parquet"
 
     def add(self, keys: np.ndarray, windows: np.ndarray, offsets: np.ndarray, shard: int) -> None:
@@ -99,8 +99,8 @@ class JaccardVerifier:
         tables = []
         for s in shards_of_partition(p, self.num_shards, self.partitions):
             path = self._shingles_path(s)
-            if path.exists() and len(wanted):
-                t = pq.read_table(path)
+            if len(wanted) and path.exists():
+                t = read_parquet(path)
                 keys = t.column(DOC_KEY).to_numpy()
                 tables.append(t.filter(pa.array(np.isin(keys, wanted))))
         if not tables:

@@ -4,7 +4,6 @@ later `perplexity_filter` uses as `artifact:<artifact>`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -15,6 +14,7 @@ from pydantic import Field
 from operators.base import DOC_KEY, TEXT, GlobalOperator, Resources, Stage, StageContext, StepResult
 from operators.lm.reference import iter_texts, of_lang
 from operators.registry import register
+from storage.location import Location
 
 
 def bottom_k_sample(batches: Iterator[pa.Table], k: int, seed: int) -> list[str]:
@@ -70,7 +70,8 @@ class TrainLM(GlobalOperator):
     cutoffs.json says which documents were used and warns when they are fewer than 1,000.
 
     The normalized text, token spool and counts are written to a private folder under the
-    step's work folder and deleted when training ends (success or failure).
+    step's work folder (the system's temporary folder when that is on an object store) and
+    deleted when training ends (success or failure).
     """
 
     name = "train_lm"
@@ -99,7 +100,7 @@ class TrainLM(GlobalOperator):
         # one process: SentencePiece on one thread, then the estimator (a few GB at 10M tokens)
         return [Stage("train", "global", self._train, resources=Resources(cpus=1.0, memory_gb=4.0))]
 
-    def folder(self, ctx: StageContext) -> Path:
+    def folder(self, ctx: StageContext) -> Location:
         if ctx.artifacts is None:
             raise RuntimeError("train_lm: the executor gave no artifacts folder")
         return ctx.artifacts / self.artifact
@@ -127,14 +128,18 @@ class TrainLM(GlobalOperator):
         else:
             texts = iter_texts(ctx.iter_files(self.reference, self.reference_text_column), self.reference_where,
                                self.lang)
-        # the work files hold the reference text: a killed attempt's are removed before, ours after
-        work = ctx.workdir / "train"
-        remove_work_folder(work)
+        # the work files hold the reference text: a killed attempt's are removed before, ours after;
+        # native tools need them on local disk, so with a work folder on an object store they go to
+        # the system's temporary folder
+        work = None if ctx.workdir.is_remote else ctx.workdir.path / "train"
+        if work is not None:
+            remove_work_folder(work)
         try:
             report = train_language_model(texts, self.folder(ctx), config, cutoff_texts=cutoff_texts, workdir=work,
                                           cutoff_trained=self.reference is None)
         finally:
-            remove_work_folder(work)
+            if work is not None:
+                remove_work_folder(work)
         ctx.metrics["train_lm:documents"] += report.documents
         ctx.metrics["train_lm:tokens"] += report.tokens
         ctx.metrics["train_lm:cutoff_documents"] += report.cutoff_documents

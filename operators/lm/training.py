@@ -29,7 +29,9 @@ import numpy as np
 
 from operators.lm.cutoffs import HeldOut, SeenFilter, in_sample_warning, small_sample_warning
 from operators.lm.normalize import document_lines, normalize_lines
+from operators.workfiles import local_folder
 from storage import files
+from storage.location import Location
 
 SPLIT_BATCH_LINES = 20_000
 
@@ -127,10 +129,11 @@ def _read_lines(path: Path, batch: int = SPLIT_BATCH_LINES) -> Iterator[list[str
         yield buf
 
 
-def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | None = None,
+def train_language_model(texts: Iterable[str], folder: str | Path | Location, config: LMConfig | None = None,
                          cutoff_texts: Iterable[str] | None = None, workdir: Path | None = None,
                          cutoff_trained: bool = False) -> TrainReport:
-    """Train SentencePiece + an n-gram model on `texts` (documents) into `folder`.
+    """Train SentencePiece + an n-gram model on `texts` (documents) into `folder` (a local folder,
+    each file written atomically, or a Location on an object store, uploaded whole at the end).
 
     Cutoffs (percentiles of document perplexity) come from documents the model was not trained
     on: `cutoff_texts`, a sample of the corpus to be filtered, as CCNet computed them (documents
@@ -141,19 +144,23 @@ def train_language_model(texts: Iterable[str], folder: Path, config: LMConfig | 
     same text; kept whole, marked `trained_on` in cutoffs.json with a note that the cutoffs do not
     carry over to new text.
     `workdir`: where the private temporary work folder is made (default: the system's)."""
+    target = folder if isinstance(folder, Location) else Location(folder)
+    with local_folder(target) as local:
+        return _train_into(texts, local, str(target), config or LMConfig(), cutoff_texts, workdir, cutoff_trained)
+
+
+def _train_into(texts: Iterable[str], folder: Path, label: str, config: LMConfig, cutoff_texts: Iterable[str] | None,
+                workdir: Path | None, cutoff_trained: bool) -> TrainReport:
     import sentencepiece as spm
 
     from operators.lm import kenlm_tools
     from operators.lm.sentencepiece_train import train_sentencepiece
 
-    config = config or LMConfig()
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     # mode 0700, removed in `finally`: nothing of the reference text stays on disk
     work = Path(tempfile.mkdtemp(prefix="train-lm-", dir=workdir))
-    report = TrainReport(folder=str(folder), lang=config.lang, order=config.order, config=asdict(config))
+    report = TrainReport(folder=label, lang=config.lang, order=config.order, config=asdict(config))
     t0 = time.perf_counter()
     held_out = seen = None
     if cutoff_texts is None:

@@ -31,6 +31,7 @@ from operators.base import DOC_KEY, TEXT, GlobalOperator, ShardInput, Stage, Sta
 from operators.registry import register
 from operators.tokenizer.sample import Sample, StreamCounts, held_out_batches, select_sample, stream_training_texts
 from storage import files
+from storage.location import Location
 
 Algorithm = Literal["bpe", "wordpiece", "unigram", "sentencepiece_bpe", "sentencepiece_unigram"]
 TRAINED_BY_SENTENCEPIECE = ("unigram", "sentencepiece_bpe", "sentencepiece_unigram")
@@ -168,11 +169,18 @@ class TrainTokenizer(GlobalOperator):
 # ---- training into a folder (the step, the CLI and the Python API) ---------------------------
 
 
-def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput]], out_dir: Path,
-                    workdir: Path, seconds: dict[str, float] | None = None) -> dict[str, Any]:
-    """Sample, train, evaluate and write every artifact to `out_dir` (replaced atomically).
-    `seconds` receives the time of each phase (sample, train, evaluate); the files hold no
+def train_to_folder(op: TrainTokenizer, shards: Callable[[], Iterable[ShardInput]], out_dir: Path | Location,
+                    workdir: Path | Location, seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    """Sample, train, evaluate and write every artifact to `out_dir` (replaced atomically; local or
+    on an object store). The held-out documents and SentencePiece's files go to `workdir`, or to
+    the system's temporary folder when that is on an object store (native libraries write them by
+    name). `seconds` receives the time of each phase (sample, train, evaluate); the files hold no
     timings, so that the same input gives the same bytes."""
+    if isinstance(workdir, Location):
+        if workdir.is_remote:
+            with tempfile.TemporaryDirectory(prefix="train_tokenizer-") as local:
+                return train_to_folder(op, shards, out_dir, Path(local), seconds)
+        workdir = workdir.path
     clock = _Clock(seconds if seconds is not None else {})
     sample = select_sample(shards(), op.seed, op.held_out_documents, op.max_documents, op.max_bytes)
     _check_sample(sample)

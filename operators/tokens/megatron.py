@@ -12,11 +12,11 @@ Here every document is one sequence, so the document indices are 0, 1, ..., n.
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 
 from storage import files
+from storage.location import Location
 
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1
@@ -29,12 +29,12 @@ class MegatronWriter:
     on `close()`, then renames both: a reader never sees a partial file. Memory: 4 bytes per
     document for the lengths."""
 
-    def __init__(self, prefix: Path, dtype: np.dtype):
+    def __init__(self, prefix: Location, dtype: np.dtype):
         if np.dtype(dtype) not in DTYPE_CODES:
             raise ValueError(f"Megatron indexed datasets have no dtype {dtype}")
         self.prefix = prefix
         self.dtype = np.dtype(dtype)
-        self._bin_file = files.AtomicFile(prefix.with_suffix(".bin"))
+        self._bin_file = files.AtomicFile(prefix.parent / f"{prefix.name}.bin")
         self._bin = self._bin_file.handle
         self._lengths: list[np.ndarray] = []
         self.documents = 0
@@ -54,7 +54,7 @@ class MegatronWriter:
         pointers = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1].astype(np.int64) * self.dtype.itemsize, out=pointers[1:])
         doc_index = np.arange(len(lengths) + 1, dtype=np.int64)
-        with files.AtomicFile(self.prefix.with_suffix(".idx")) as f:
+        with files.AtomicFile(self.prefix.parent / f"{self.prefix.name}.idx") as f:
             f.write(HEADER)
             f.write(struct.pack("<Q", VERSION))
             f.write(struct.pack("<B", DTYPE_CODES[self.dtype]))

@@ -17,13 +17,13 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr, model_validator
 
 from operators.base import ID, TEXT, GlobalOperator, ShardInput, Stage, StageContext, StepResult, atomic_write_table
 from operators.registry import register
 from operators.tokens import keys as K
 from operators.tokens import mix_plan as M
+from operators.workfiles import file_names, read_parquet
 from storage import files
 
 COPIES = "mix_copies"
@@ -106,7 +106,8 @@ class Mix(GlobalOperator):
         atomic_write_table(table, ctx.workdir / "count" / f"{shard.index:06d}.parquet")
 
     def _plan_stage(self, ctx: StageContext) -> None:
-        counts = _group([pq.read_table(f) for f in sorted((ctx.workdir / "count").glob("*.parquet"))])
+        folder = ctx.workdir / "count"
+        counts = _group([read_parquet(folder / name) for name in file_names(folder, suffix=".parquet")])
         present = {v: i for i, v in enumerate(sorted(x for x in set(counts.column("value").to_pylist()) if x is not None))}
         plans: dict[str, M.SourcePlan] = {}
         for value in present:
@@ -146,8 +147,9 @@ class Mix(GlobalOperator):
 
     def _finish(self, ctx: StageContext) -> None:
         plans = _read_plan(ctx, "plan_buckets.json")
-        files = sorted((ctx.workdir / "boundary").glob("*.parquet"))
-        found = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+        folder = ctx.workdir / "boundary"
+        names = file_names(folder, suffix=".parquet")
+        found = pa.concat_tables([read_parquet(folder / name) for name in names]) if names else None
         for value, plan in plans.items():
             if plan.bucket < 0:
                 continue
@@ -203,5 +205,5 @@ def _write_plan(ctx: StageContext, name: str, plans: dict[str, M.SourcePlan]) ->
 
 
 def _read_plan(ctx: StageContext, name: str) -> dict[str, M.SourcePlan]:
-    data = json.loads((ctx.workdir / name).read_text())
+    data = (ctx.workdir / name).read_json()
     return {v: M.SourcePlan(**{k: x for k, x in p.items() if k != "epochs"}) for v, p in data.items()}

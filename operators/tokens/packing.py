@@ -7,7 +7,6 @@ same documents in the same files and order."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,15 +14,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from operators.tokens.megatron import MegatronWriter
+from operators.workfiles import location
 from storage import files
+from storage.location import Location
 
 FLUSH_TOKENS = 1 << 22  # documents are buffered up to this many tokens (one Parquet row group)
 
 
 class SplitWriter:
-    def __init__(self, folder: Path, split: str, formats: list[str], dtype: np.dtype, max_tokens_per_file: int,
+    def __init__(self, folder: Location, split: str, formats: list[str], dtype: np.dtype, max_tokens_per_file: int,
                  source_column: str | None):
-        self.folder = folder
+        self.folder = location(folder)
         self.split = split
         self.formats = formats
         self.dtype = np.dtype(dtype)
@@ -66,7 +67,7 @@ class SplitWriter:
             self._flush()
 
     def _open_file(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir()
         if "megatron" in self.formats:
             self._megatron = MegatronWriter(self.folder / self._name, self.dtype)
         if "parquet" in self.formats:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,9 @@ from operators.dedup.spill import PartitionedWriter, hash_partition, read_partit
 from operators.registry import register
 from operators.tokens import keys as K
 from operators.tokens.packing import SplitWriter
+from operators.workfiles import download, file_names, has_files, load_npy, save_npy
 from storage import files
+from storage.location import Location
 
 MANIFEST = "tokens.json"
 MANIFEST_FORMAT = "pipeline_tokens/1"
@@ -83,7 +85,8 @@ class Tokenize(GlobalOperator):
             raise ValueError("formats: each format at most once")
         if self.validation_fraction is not None and self.validation_documents is not None:
             raise ValueError("give validation_fraction or validation_documents, not both")
-        if not self.tokenizer.startswith(ARTIFACT_PREFIX) and not Path(self.tokenizer).expanduser().exists():
+        local = not self.tokenizer.startswith(ARTIFACT_PREFIX) and not files.is_url(self.tokenizer)
+        if local and not Path(self.tokenizer).expanduser().exists():
             raise ValueError(f"tokenizer not found: {self.tokenizer}")
         return self
 
@@ -99,7 +102,6 @@ class Tokenize(GlobalOperator):
     def _encode_shard(self, shard: ShardInput, ctx: StageContext) -> None:
         enc = self._encoder
         bin_path = ctx.workdir / "tokens" / f"{shard.index:06d}.bin"
-        bin_path.parent.mkdir(parents=True, exist_ok=True)
         records = PartitionedWriter(ctx.workdir / "records", shard.index, self.partitions, RECORDS)
         split_keys: list[np.ndarray] = []
         offset = 0
@@ -127,7 +129,7 @@ class Tokenize(GlobalOperator):
         if self.validation_documents is not None:
             # this shard's candidates for the held-out set: its smallest split keys
             smallest = np.sort(np.concatenate(split_keys) if split_keys else np.zeros(0, np.uint64))
-            _save_npy(ctx.workdir / "split" / f"{shard.index:06d}.npy", smallest[:self.validation_documents])
+            save_npy(ctx.workdir / "split" / f"{shard.index:06d}.npy", smallest[:self.validation_documents])
 
     def _records(self, batch: pa.Table, starts: np.ndarray, lengths: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         ids = batch.column(ID)
@@ -152,7 +154,7 @@ class Tokenize(GlobalOperator):
         return cols, split_key[copies > 0]
 
     # ---- write -------------------------------------------------------------------------------
-    def _out_dir(self, ctx: StageContext) -> Path:
+    def _out_dir(self, ctx: StageContext) -> Location:
         if ctx.artifacts is None:
             raise RuntimeError("tokenize: the executor gave no artifacts folder")
         return ctx.artifacts / self.artifact
@@ -160,12 +162,12 @@ class Tokenize(GlobalOperator):
     def _write(self, ctx: StageContext) -> None:
         out = self._out_dir(ctx)
         manifest_path = out / MANIFEST
-        if manifest_path.exists() and not (ctx.workdir / "records").exists():
+        if manifest_path.exists() and not has_files(ctx.workdir / "records"):
             return  # written by an attempt killed after it finished but before its completion mark
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob("*"):  # an interrupted attempt's files: ours by name, rewritten below
-            if old.name == MANIFEST or old.name.startswith(("train_", "validation_", ".train_", ".validation_")):
-                old.unlink()
+        out.mkdir()
+        for old in out.list_names():  # an interrupted attempt's files: ours by name, rewritten below
+            if old == MANIFEST or old.startswith(("train_", "validation_", ".train_", ".validation_")):
+                (out / old).delete()
         limit = self._validation_limit(ctx)
         splits = ["train"] + (["validation"] if limit is not None else [])
         writers = {name: SplitWriter(out, name, list(self.formats), self._encoder.dtype, self.max_tokens_per_file,
@@ -179,7 +181,7 @@ class Tokenize(GlobalOperator):
             raise
         files.write_text(manifest_path, json.dumps(self._manifest(splits, ctx), indent=2, sort_keys=True) + "\n")
         for name in ("records", "tokens", "split"):
-            shutil.rmtree(ctx.workdir / name, ignore_errors=True)
+            (ctx.workdir / name).delete()
         for name, s in splits.items():
             ctx.metrics[f"tokenize:{name}_documents"] += s["documents"]
             ctx.metrics[f"tokenize:{name}_tokens"] += s["tokens"]
@@ -192,7 +194,8 @@ class Tokenize(GlobalOperator):
             return K.fraction_threshold(self.validation_fraction) - 1
         if self.validation_documents is None:
             return None
-        found = [np.load(f) for f in sorted((ctx.workdir / "split").glob("*.npy"))]
+        folder = ctx.workdir / "split"
+        found = [load_npy(folder / name) for name in file_names(folder, suffix=".npy")]
         keys = np.sort(np.concatenate(found)) if found else np.zeros(0, np.uint64)
         if len(keys) == 0:
             return -1
@@ -244,25 +247,30 @@ class Tokenize(GlobalOperator):
         }
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with files.AtomicFile(path) as f:
-        np.save(f, array)
-
-
 class _ShardFiles:
-    """Reads one document's tokens from a shard's token file (a bounded number kept open)."""
+    """Reads one document's tokens from a shard's token file (a bounded number kept open). Token
+    files on an object store are downloaded once each, when first needed, to a local temporary
+    folder deleted on `close()` (reading a document per request would cost one request each)."""
 
-    def __init__(self, folder: Path, itemsize: int):
+    def __init__(self, folder: Location, itemsize: int):
         self.folder = folder
         self.itemsize = itemsize
         self._open: OrderedDict[int, int] = OrderedDict()
+        self._local = None if not folder.is_remote else tempfile.TemporaryDirectory(prefix="tokenize-")
+
+    def _path(self, shard: int) -> Path:
+        name = f"{shard:06d}.bin"
+        if self._local is None:
+            return self.folder.path / name
+        local = Path(self._local.name) / name
+        return local if local.exists() else download(self.folder / name, local)
 
     def read(self, shard: int, offset: int, length: int) -> bytes:
         fd = self._open.get(shard)
         if fd is None:
             if len(self._open) >= OPEN_FILES:
                 os.close(self._open.popitem(last=False)[1])
-            fd = self._open[shard] = os.open(self.folder / f"{shard:06d}.bin", os.O_RDONLY)
+            fd = self._open[shard] = os.open(self._path(shard), os.O_RDONLY)
         else:
             self._open.move_to_end(shard)
         size = length * self.itemsize
@@ -275,3 +283,5 @@ class _ShardFiles:
         for fd in self._open.values():
             os.close(fd)
         self._open.clear()
+        if self._local is not None:
+            self._local.cleanup()
