@@ -19,7 +19,6 @@ from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
-from storage.location import Location
 
 
 @dataclass
@@ -36,13 +35,7 @@ class StageTask:
 def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
     workdir = layout.step_dir(step, op) / "data"
     workdir.mkdir()
-    return StageContext(workdir=native(workdir), shard_names=shard_names, artifacts=native(layout.artifacts),
-                        read_files=read_documents)
-
-
-def native(loc: Location) -> Any:
-    """A local folder as a Path (operators written for paths keep working), a remote one as itself."""
-    return loc if loc.is_remote else loc.path
+    return StageContext(workdir=workdir, shard_names=shard_names, artifacts=layout.artifacts, read_files=read_documents)
 
 
 def shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input_spec: Any) -> list[ShardInput]:

@@ -37,7 +37,7 @@ def worker_steps(recipe_json: str) -> list[Operator]:
 
 def setup_step(op: Operator, step: int, artifacts: Location) -> None:
     """Tell the operator where this run's artifacts are, then set it up (once per process)."""
-    op.bind_run(artifacts if artifacts.is_remote else artifacts.path)
+    op.bind_run(artifacts)
     try:
         op.ensure_setup()
     except (InputError, StepError):

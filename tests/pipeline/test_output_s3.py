@@ -29,13 +29,18 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=CLI_TIMEOUT)
 
 
-def demo_recipe(out: str, storage_options: dict[str, Any] | None = None, shard_local_only: bool = True) -> dict:
-    """configs/demo.yaml (the README's first command) with its shard-local steps, read from here."""
+def demo_recipe(out: str, storage_options: dict[str, Any] | None = None, shard_local_only: bool = True,
+                through: str | None = None) -> dict:
+    """configs/demo.yaml (the README's first command) with its shard-local steps (or its steps up
+    to `through`), read from here."""
     data = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     data["input"]["path"] = str(ROOT / "configs" / "sample_data" / "part-*")
     data["output"]["path"] = out
     data["output"]["report"] = False
-    if shard_local_only:
+    if through is not None:
+        names = [next(iter(step)) for step in data["steps"]]
+        data["steps"] = data["steps"][:names.index(through) + 1]
+    elif shard_local_only:
         steps = []
         for step in data["steps"]:
             if issubclass(get_operator(next(iter(step))), GlobalOperator):
@@ -192,3 +197,19 @@ def test_a_foreign_prefix_is_refused_and_left_alone(s3_server):
     with pytest.raises(InputError, match="holds no run of this pipeline"):
         run_recipe(validate_recipe(demo_recipe(f"s3://{bucket}/data", s3_server.storage_options)), fresh=True)
     assert list(objects(s3_server, bucket, "")) == [f"{bucket}/data/part-0.parquet"]
+
+
+def test_demo_with_its_dedup_steps_on_s3_equals_local(s3_server, tmp_path):
+    """Global steps (exact and MinHash dedup) with their work folders under an S3 output."""
+    local = tmp_path / "local"
+    run_recipe(validate_recipe(demo_recipe(str(local), through="minhash_dedup")))
+    url = f"s3://{s3_server.new_prefix()}/dedup"
+    run_recipe(validate_recipe(demo_recipe(url, s3_server.storage_options, through="minhash_dedup")))
+    out = Location(url, s3_server.storage_options)
+    expected = snapshot(Location(local))
+    assert snapshot(out) == expected
+    assert any(removed for _, _, _, removed in expected["steps"][-2:])  # the dedup steps removed documents
+    fs = s3_server.filesystem()
+    fs.invalidate_cache()
+    work = [k for k, v in fs.find(url[len("s3://"):] + "/_work", detail=True).items() if v.get("type") == "file"]
+    assert work and all(k.endswith(".json") for k in work), work  # after the run: marks and manifest only
