@@ -29,10 +29,10 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=CLI_TIMEOUT)
 
 
-def demo_recipe(out: str, storage_options: dict[str, Any] | None = None, shard_local_only: bool = True,
+def demo_recipe(out: str, storage_options: dict[str, Any] | None = None, shard_local_only: bool = False,
                 through: str | None = None) -> dict:
-    """configs/demo.yaml (the README's first command) with its shard-local steps (or its steps up
-    to `through`), read from here."""
+    """configs/demo.yaml (the README's first command: global steps too, dedup and training), or
+    its shard-local steps, or its steps up to `through`, read from here."""
     data = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
     data["input"]["path"] = str(ROOT / "configs" / "sample_data" / "part-*")
     data["output"]["path"] = out
@@ -106,6 +106,10 @@ def test_demo_on_s3_equals_local_keeps_secrets_out_and_reruns_as_a_no_op(s3_serv
     assert SECRET_KEY not in first.stdout + first.stderr
     assert (out / "_work" / "recipe.json").read_json()["recipe"]["storage_options"]["secret"] == "***"
     assert not (out / ".pipeline.lock").exists()  # the lease is released
+    assert any(removed for op, _, _, removed in local_demo["steps"] if op in ("exact_dedup", "minhash_dedup"))
+    assert (out / "artifacts").list_names() == ["bpe1k", "exact_dedup_index", "lm"]  # what the training steps made
+    work = [k for k in objects(s3_server, bucket, "runs/demo/_work")]
+    assert work and all(k.endswith(".json") for k in work), work  # global steps' work data deleted: marks stay
     before = objects(s3_server, bucket, "runs/demo")
     again = cli("run", str(recipe), "--no-report")
     assert again.returncode == 0, again.stderr
@@ -169,7 +173,7 @@ def test_fresh_on_a_bucket_prefix_deletes_only_what_the_manifest_lists(s3_server
     bucket = s3_server.new_prefix()
     fs = s3_server.filesystem()
     url = f"s3://{bucket}/runs/demo"
-    data = demo_recipe(url, s3_server.storage_options)
+    data = demo_recipe(url, s3_server.storage_options, shard_local_only=True)
     run_recipe(validate_recipe(data))
     fs.pipe_file(f"{bucket}/runs/demo/notes.txt", b"mine")
     fs.pipe_file(f"{bucket}/runs/demo/mine.parquet", b"not a shard of this run")
@@ -198,18 +202,3 @@ def test_a_foreign_prefix_is_refused_and_left_alone(s3_server):
         run_recipe(validate_recipe(demo_recipe(f"s3://{bucket}/data", s3_server.storage_options)), fresh=True)
     assert list(objects(s3_server, bucket, "")) == [f"{bucket}/data/part-0.parquet"]
 
-
-def test_demo_with_its_dedup_steps_on_s3_equals_local(s3_server, tmp_path):
-    """Global steps (exact and MinHash dedup) with their work folders under an S3 output."""
-    local = tmp_path / "local"
-    run_recipe(validate_recipe(demo_recipe(str(local), through="minhash_dedup")))
-    url = f"s3://{s3_server.new_prefix()}/dedup"
-    run_recipe(validate_recipe(demo_recipe(url, s3_server.storage_options, through="minhash_dedup")))
-    out = Location(url, s3_server.storage_options)
-    expected = snapshot(Location(local))
-    assert snapshot(out) == expected
-    assert any(removed for _, _, _, removed in expected["steps"][-2:])  # the dedup steps removed documents
-    fs = s3_server.filesystem()
-    fs.invalidate_cache()
-    work = [k for k, v in fs.find(url[len("s3://"):] + "/_work", detail=True).items() if v.get("type") == "file"]
-    assert work and all(k.endswith(".json") for k in work), work  # after the run: marks and manifest only
