@@ -12,6 +12,9 @@
   `report.html`, `_work/` and their temporaries. A folder without a manifest is never emptied.
 - After a successful run, work data (materialized segments, the data of global stages) is
   deleted unless `output.keep_intermediate`; completion marks stay, so a rerun is a no-op.
+
+The folder is a local path or an fsspec URL (`storage.location.Location`); on an object store the
+lock is a lease object (storage.lease) and `check_writable` probes the store before any work.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,13 @@ from fsspec.utils import glob_translate
 from operators.base import GlobalOperator, Operator
 from pipeline.io.readers import InputError, Shard
 from pipeline.io.writers import atomic_write_json
-from pipeline.plan import Layout, Segment
+from pipeline.output_store import check_writable, describe_store_error, store_errors  # noqa: F401
+from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.report.environment import mask_secrets
 from storage import files
-from storage.lock import LOCK_NAME, FolderLocked, RunLock
+from storage.location import Location
+from storage.lock import LOCK_NAME, FolderLocked, RunLock, run_lock
 
 log = logging.getLogger("pipeline.output")
 
@@ -50,11 +54,13 @@ class OutputWriteError(InputError):
     """Writing to the output folder failed (disk full, read-only, permissions): one clear line."""
 
 
-def write_error(exc: OSError, out: Path, what: str) -> OutputWriteError:
-    cause = f"{exc.strerror} (errno {exc.errno})" if exc.strerror else str(exc)
-    where = f"{exc.filename} (output folder {out})" if exc.filename else f"the output folder {out}"
-    return OutputWriteError(f"{what}: cannot write to {where}: {cause}; "
-                            f"free space or fix permissions, then rerun the same command to resume")
+def write_error(exc: BaseException, out: Location, what: str) -> OutputWriteError:
+    cause = describe_store_error(exc)
+    filename = getattr(exc, "filename", None)
+    where = f"{filename} (output folder {out})" if filename else f"the output folder {out}"
+    fix = ("check that the store is reachable and the credentials are right" if out.is_remote
+           else "free space or fix permissions")
+    return OutputWriteError(f"{what}: cannot write to {where}: {cause}; {fix}, then rerun the same command to resume")
 
 
 # ---- the input and the output never overlap -----------------------------------------------------
@@ -69,9 +75,24 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def check_no_overlap(spec: Any, shards: list[Shard], out: Path) -> None:
+def _remote_key(url: str) -> str | None:
+    """`protocol://bucket/key` without a trailing slash, for comparing object-store locations."""
+    protocol, rest = fsspec.core.split_protocol(url)
+    if protocol in (None, "file", "local"):
+        return None
+    return f"{'s3' if protocol == 's3a' else protocol}://{rest.strip('/')}"
+
+
+def _remote_inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent + "/")
+
+
+def check_no_overlap(spec: Any, shards: list[Shard], out_loc: Location) -> None:
     """Refuse an output folder that is (inside) an input folder, or that holds input files."""
-    out = out.resolve()
+    if out_loc.is_remote:
+        _check_no_remote_overlap(spec, shards, out_loc)
+        return
+    out = out_loc.path.resolve()
     for raw in spec.path if isinstance(spec.path, list) else [spec.path]:
         local = _local(raw)
         if local is None:
@@ -94,6 +115,30 @@ def check_no_overlap(spec: Any, shards: list[Shard], out: Path) -> None:
         local = _local(shard.path)
         if local is not None and _inside(Path(local).resolve(), out):
             raise InputError(f"input file {shard.path} lies inside the output folder {out}; choose another output.path")
+
+
+def _check_no_remote_overlap(spec: Any, shards: list[Shard], out_loc: Location) -> None:
+    """The same on an object store, where a folder is a key prefix."""
+    out = _remote_key(out_loc.url)
+    assert out is not None
+    for raw in spec.path if isinstance(spec.path, list) else [spec.path]:
+        key = _remote_key(raw)
+        if key is None:
+            continue
+        parts = key.split("/")
+        cut = next((k for k, p in enumerate(parts) if k > 1 and MAGIC.search(p)), None)
+        base = "/".join(parts[:cut]) if cut is not None else key
+        if out == base:
+            raise InputError(f"output {out_loc} is the input prefix of input.path {raw!r}: the run would read its own "
+                             f"output, and --fresh would delete input; choose another output.path")
+        if _remote_inside(out, base) and (cut is None or _pattern_reaches(tuple(parts[cut:]),
+                                                                          Path(out[len(base) + 1:]))):
+            raise InputError(f"output {out_loc} is inside the input prefix {base} (input.path {raw!r}): the run would "
+                             f"read its own output as input; choose an output.path outside it")
+    for shard in shards:
+        key = _remote_key(shard.path)
+        if key is not None and _remote_inside(key, out):
+            raise InputError(f"input file {shard.path} lies inside the output {out_loc}; choose another output.path")
 
 
 def _pattern_reaches(pattern: tuple[str, ...], below: Path) -> bool:
@@ -151,10 +196,12 @@ def describe_change(before_list: list[list[Any]], now_list: list[list[Any]]) -> 
 
 def _read_manifest(layout: Layout) -> dict[str, Any] | None:
     marker = layout.work / "recipe.json"
-    if not marker.exists():
+    try:
+        raw = marker.read_bytes()
+    except FileNotFoundError:
         return None
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except ValueError:
         raise InputError(f"{marker} is not valid JSON: the folder's run record is damaged; "
                          f"choose another output.path, or delete {layout.out} yourself") from None
@@ -164,7 +211,8 @@ def _read_manifest(layout: Layout) -> dict[str, Any] | None:
 def _owned_shard_names(layout: Layout, manifest: dict[str, Any]) -> set[str]:
     names = set(manifest.get("shards") or [])
     if not names:  # a folder written before manifests listed shard names: its completion marks do
-        names = {p.stem for p in layout.work.glob("seg*/_done/*.json")}
+        for seg in (n for n in layout.work.list_names() if n.startswith("seg")):
+            names |= layout.done_names(layout.work / seg / "_done")
     return names
 
 
@@ -179,28 +227,36 @@ def _owned(name: str, shard_names: set[str]) -> bool:
     return bool(m) and (m.group("shard") in shard_names or name[:-len(".parquet")] in shard_names)
 
 
-def _unfinished_start(entry: Path) -> bool:
+def _unfinished_start(entry: Location) -> bool:
     """`_work/` holding only the temporary manifest of a first start that was killed."""
-    return entry.name == "_work" and entry.is_dir() and all(TEMPORARY.match(p.name) for p in entry.iterdir())
+    if entry.name != "_work" or not (entry.is_remote or entry.path.is_dir()):
+        return False
+    return all(TEMPORARY.match(n) for n in entry.list_names())
 
 
-def delete_owned(layout: Layout, manifest: dict[str, Any], inputs: set[Path]) -> None:
+def _key(loc: Location) -> str:
+    """A comparable name: the resolved local path, or the normalized URL."""
+    return str(loc.path.resolve()) if not loc.is_remote else (_remote_key(loc.url) or loc.url)
+
+
+def delete_owned(layout: Layout, manifest: dict[str, Any], inputs: set[str]) -> None:
     """`--fresh`: delete what the manifest says this pipeline wrote; `_work/` (the manifest) last,
     so that an interrupted `--fresh` can be repeated."""
     shard_names = _owned_shard_names(layout, manifest)
-    for child in sorted(layout.out.iterdir(), key=lambda p: p.name == "_work"):
-        if child.name == LOCK_NAME or not _owned(child.name, shard_names):
+    for name in sorted(layout.out.list_names(), key=lambda n: n == "_work"):
+        if name == LOCK_NAME or not _owned(name, shard_names):
             continue
-        if any(_inside(i, child.resolve()) for i in inputs):
+        child = layout.out / name
+        if any(i == _key(child) or i.startswith(_key(child).rstrip("/") + "/") for i in inputs):
             raise InputError(f"--fresh would delete input under {child}; nothing was deleted there")
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        child.delete()
 
 
 def remove_stale_temporaries(layout: Layout, shard_names: set[str]) -> None:
     """Temporaries of killed runs (never under a final name); we hold the lock, so none is live."""
-    for child in layout.out.iterdir():
-        if TEMPORARY.match(child.name) and _owned(child.name, shard_names):
-            child.unlink()
+    for name in layout.out.list_names():
+        if TEMPORARY.match(name) and _owned(name, shard_names):
+            (layout.out / name).delete()
     for folder in ("_work", *OWNED_DIRS):
         files.remove_temporaries(layout.out / folder)
 
@@ -208,22 +264,32 @@ def remove_stale_temporaries(layout: Layout, shard_names: set[str]) -> None:
 # ---- preparing the folder -------------------------------------------------------------------
 
 
+def check_lock(lock: Any) -> None:
+    try:
+        lock.check()
+    except FolderLocked as exc:
+        raise InputError(str(exc)) from None
+
+
 def prepare_output(recipe: Recipe, shards: list[Shard], fresh: bool) -> tuple[Layout, RunLock]:
     """Check, lock and (with `fresh`) clear the output folder; returns it locked."""
-    layout = Layout(Path(recipe.output.path))
+    layout = Layout(output_location(recipe.output.path, recipe.storage_options))
     out = layout.out
     check_no_overlap(recipe.input, shards, out)
-    lock = RunLock(out)
+    problem = check_writable(recipe.output.path, recipe.storage_options)
+    if problem:
+        raise InputError(f"output.path: {problem}")
+    lock = run_lock(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir()
         lock.acquire()
-    except OSError as exc:
-        raise InputError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
+    except store_errors() as exc:
+        raise InputError(f"output folder {out} is not writable: {describe_store_error(exc)}") from None
     except FolderLocked as exc:
         raise InputError(str(exc)) from None
     try:
         _prepare_locked(recipe, shards, fresh, layout)
-    except OSError as exc:
+    except store_errors() as exc:
         lock.release()
         raise write_error(exc, out, "preparing the output folder") from exc
     except BaseException:
@@ -235,13 +301,13 @@ def prepare_output(recipe: Recipe, shards: list[Shard], fresh: bool) -> tuple[La
 def _prepare_locked(recipe: Recipe, shards: list[Shard], fresh: bool, layout: Layout) -> None:
     out = layout.out
     manifest = _read_manifest(layout)
-    foreign = sorted(c.name for c in out.iterdir() if c.name != LOCK_NAME and not _unfinished_start(c))
+    foreign = sorted(n for n in out.list_names() if n != LOCK_NAME and not _unfinished_start(out / n))
     if manifest is None and foreign:
         hint = "--fresh deletes only what this pipeline wrote, and " if fresh else ""
         raise InputError(f"{hint}output folder {out} is not empty and holds no run of this pipeline "
                          f"({', '.join(foreign[:5])}); choose another output.path, or empty it yourself")
     if fresh and manifest is not None:
-        inputs = {Path(p).resolve() for p in (_local(s.path) for s in shards) if p is not None}
+        inputs = {_key(Location(s.path)) for s in shards}
         delete_owned(layout, manifest, inputs)
         manifest = None
     listing = input_listing(shards, recipe.input)
@@ -267,7 +333,7 @@ def _prepare_locked(recipe: Recipe, shards: list[Shard], fresh: bool, layout: La
 # ---- after the run ---------------------------------------------------------------------------
 
 
-def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: list[Segment], out: Path) -> None:
+def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: list[Segment], out: Location) -> None:
     """keep_intermediate keeps what precedes a PII step on disk: say so, once per run."""
     if not recipe.output.keep_intermediate:
         return
@@ -286,17 +352,16 @@ def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segme
     """Delete materialized segments, global stages' data and the partial files of killed workers
     (they may hold text from before a PII step); keep the completion marks."""
     for seg in segments[:-1]:
-        for f in layout.segment_dir(seg).glob("*.parquet"):
-            f.unlink()
-    for stale in layout.work.rglob(".*.tmp-*"):
-        stale.unlink()
+        folder = layout.segment_dir(seg)
+        for name in folder.list_names():
+            if name.endswith(".parquet"):
+                (folder / name).delete()
+    files.remove_temporaries(layout.work)
     for k, op in enumerate(steps):
-        data = layout.step_dir(k, op) / "data"
-        if isinstance(op, GlobalOperator) and data.is_dir():
-            shutil.rmtree(data)
+        if isinstance(op, GlobalOperator):
+            (layout.step_dir(k, op) / "data").delete()
 
 
-def output_errors(exc: OSError) -> bool:
-    """OSErrors that mean the output cannot be written (not a lost connection to a cluster)."""
-    return not isinstance(exc, ConnectionError) and exc.errno not in (errno.ETIMEDOUT,)
-
+def output_errors(exc: BaseException) -> bool:
+    """Errors that mean the output cannot be written (not a lost connection to a cluster)."""
+    return not isinstance(exc, ConnectionError) and getattr(exc, "errno", None) not in (errno.ETIMEDOUT,)

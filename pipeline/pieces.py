@@ -14,13 +14,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +31,7 @@ from pipeline.io.writers import ShardWriter
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from storage import files
+from storage.location import Location
 
 PART_SUFFIX = ".arrow"
 OUTPUT_PART = "out"  # a piece's kept rows; rejected/ and quarantine/ keep their output names
@@ -47,7 +46,7 @@ class PartWriter(ShardWriter):
         super().__init__(*args, **kwargs)
         self.row_group_rows = None  # the join cuts the row groups
 
-    def _final_name(self, part: int) -> Path:
+    def _final_name(self, part: int) -> Location:
         return self.folder / f"{self.name}{PART_SUFFIX}"
 
     def _open(self) -> None:
@@ -71,22 +70,22 @@ class PieceLayout(Layout):
     piece: Piece | None = None
 
     @property
-    def root(self) -> Path:
+    def root(self) -> Location:
         assert self.piece is not None
         return pieces_dir(Layout(self.out), self.seg_index, self.shard, self.piece.split) / f"{self.piece.index:05d}"
 
-    def segment_dir(self, seg: Segment) -> Path:
+    def segment_dir(self, seg: Segment) -> Location:
         return self.root / OUTPUT_PART if seg.index == self.seg_index else super().segment_dir(seg)
 
-    def segment_done(self, seg: Segment, shard: str) -> Path:
+    def segment_done(self, seg: Segment, shard: str) -> Location:
         assert self.piece is not None
         return piece_mark(Layout(self.out), seg, shard, self.piece)
 
-    def rejected_dir(self, step: int, op: Operator) -> Path:
+    def rejected_dir(self, step: int, op: Operator) -> Location:
         return self.root / super().rejected_dir(step, op).relative_to(self.out)
 
     @property
-    def quarantine_dir(self) -> Path:
+    def quarantine_dir(self) -> Location:
         return self.root / "quarantine"
 
 
@@ -105,11 +104,11 @@ def save_id_hashes(layout: Layout, hashes: list[np.ndarray]) -> None:
     files.write_bytes(layout.root / ID_HASHES, buffer.getvalue())
 
 
-def pieces_dir(layout: Layout, seg_index: int, shard: str, split: int) -> Path:
+def pieces_dir(layout: Layout, seg_index: int, shard: str, split: int) -> Location:
     return layout.work / f"seg{seg_index}" / "_pieces" / shard / f"split{split}"
 
 
-def piece_mark(layout: Layout, seg: Segment, shard: str, piece: Piece) -> Path:
+def piece_mark(layout: Layout, seg: Segment, shard: str, piece: Piece) -> Location:
     return pieces_dir(layout, seg.index, shard, piece.split) / "_done" / f"{piece.index:05d}.json"
 
 
@@ -121,9 +120,9 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
     for shard in shards:
         source = layout.segment_input(seg, shard.name)
         plans[shard.name] = (plan_pieces(shard, recipe.input, rows) if source is None
-                             else parquet_pieces(str(source), rows) if rows and source.exists() else None)
+                             else parquet_pieces(source.url, rows, source.options) if rows and source.exists() else None)
         if plans[shard.name] is None:  # pieces left by a killed run cut otherwise: their text goes too
-            shutil.rmtree(layout.work / f"seg{seg.index}" / "_pieces" / shard.name, ignore_errors=True)
+            (layout.work / f"seg{seg.index}" / "_pieces" / shard.name).delete()
     return plans
 
 
@@ -135,8 +134,8 @@ class FileJoin:
     def __init__(self, recipe: Recipe, layout: Layout, seg: Segment, shard: Shard, pieces: list[Piece]):
         self.recipe, self.layout, self.seg, self.shard, self.pieces = recipe, layout, seg, shard, pieces
         self.roots = [PieceLayout(layout.out, seg.index, shard.name, p).root for p in pieces]
-        self.writers: dict[Path, ShardWriter] = {}
-        self.schemas: dict[Path, pa.Schema] = {}  # the last schema seen per file, for an empty one
+        self.writers: dict[str, ShardWriter] = {}  # by the part's path under its piece's folder
+        self.schemas: dict[str, pa.Schema] = {}  # the last schema seen per file, for an empty one
         self.joined = 0
         self.seconds = 0.0
 
@@ -146,21 +145,22 @@ class FileJoin:
                                                              self.pieces[self.joined]).exists():
             started = time.perf_counter()
             root = self.roots[self.joined]
-            for path in sorted(root.rglob(f"*{PART_SUFFIX}")):
-                self._append(path.relative_to(root), path)
+            for part in root.walk():
+                if part.endswith(PART_SUFFIX):
+                    self._append(part, root / part)
             self.joined += 1
             self.seconds += time.perf_counter() - started
 
-    def _append(self, part: Path, path: Path) -> None:
+    def _append(self, part: str, path: Location) -> None:
         writer = self.writers.get(part)
         if writer is None:
-            is_output = part.parts[0] == OUTPUT_PART
-            folder = self.layout.segment_dir(self.seg) if is_output else self.layout.out / part.parent
+            is_output = part.split("/")[0] == OUTPUT_PART
+            folder = self.layout.segment_dir(self.seg) if is_output else self.layout.out / part.rsplit("/", 1)[0]
             rows_per_file = self.recipe.output.rows_per_shard if is_output and self.seg.last else None
             writer = self.writers[part] = ShardWriter(folder, self.shard.name, self.recipe.output.compression,
                                                       rows_per_file=rows_per_file,
                                                       row_group_rows=self.recipe.input.batch_size)
-        with pa.ipc.open_file(path) as source:
+        with path.open() as handle, pa.ipc.open_file(handle) as source:
             self.schemas[part] = source.schema
             for i in range(source.num_record_batches):
                 writer.write(pa.Table.from_batches([source.get_batch(i)]))
@@ -171,23 +171,46 @@ class FileJoin:
         assert self.joined == len(self.pieces), f"{self.shard.path}: pieces not done"
         started = time.perf_counter()
         if self.seg.index == 0:
-            hashes = [np.load(r / ID_HASHES) for r in self.roots if (r / ID_HASHES).exists()]
+            hashes = [np.load(io.BytesIO((r / ID_HASHES).read_bytes())) for r in self.roots if (r / ID_HASHES).exists()]
             check_piece_ids(self.shard, self.recipe.input, hashes)
         output_files: list[str] = []
         for part, writer in sorted(self.writers.items()):
             names = writer.commit(empty_schema=self.schemas[part])
-            if part.parts[0] == OUTPUT_PART:
+            if part.split("/")[0] == OUTPUT_PART:
                 output_files = names
-        marks = [json.loads(piece_mark(self.layout, self.seg, self.shard.name, p).read_text()) for p in self.pieces]
+        marks = [piece_mark(self.layout, self.seg, self.shard.name, p).read_json() for p in self.pieces]
         stats = merge_piece_stats(marks, output_files, self.seconds + time.perf_counter() - started)
         files.write_json(self.layout.segment_done(self.seg, self.shard.name), stats)
-        shutil.rmtree(pieces_dir(self.layout, self.seg.index, self.shard.name, self.pieces[0].split).parent,
-                      ignore_errors=True)
+        pieces_dir(self.layout, self.seg.index, self.shard.name, self.pieces[0].split).parent.delete()
         return stats
 
     def abort(self) -> None:
         for writer in self.writers.values():
             writer.abort()
+
+
+@dataclass
+class JoinTask:
+    """Joining one file's pieces as a task (on a cluster, where the driver touches no data)."""
+
+    recipe_json: str
+    out: str
+    segment: Segment
+    shard: Shard
+    pieces: list[Piece]
+
+
+def run_join_task(task: JoinTask) -> dict[str, Any]:
+    from pipeline.plan import output_location
+
+    recipe = Recipe.model_validate(json.loads(task.recipe_json))
+    layout = Layout(output_location(task.out, recipe.storage_options))
+    join = FileJoin(recipe, layout, task.segment, task.shard, task.pieces)
+    try:
+        return join.finish()
+    except BaseException:
+        join.abort()
+        raise
 
 
 @contextlib.contextmanager

@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from operators import registry
 from operators.base import Operator
@@ -40,23 +42,13 @@ class InputSpec(_Strict):
 
 
 class OutputSpec(_Strict):
-    path: str
+    path: str = Field(description="a local folder or an fsspec URL (s3://bucket/prefix)")
     rejected: bool = Field(True, description="write removed documents with operator and reason")
     quarantine: bool = Field(True, description="bad records go to quarantine/; false: they stop the run")
     compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
     rows_per_shard: int | None = Field(None, ge=1, description="split output shards; null: one per input shard")
     keep_intermediate: bool = Field(False, description="keep the shards materialized before global steps")
     report: bool = Field(True, description="write report.html at the end of the run")
-
-    @field_validator("path")
-    @classmethod
-    def _local_output(cls, value: str) -> str:
-        # the storage layer writes to object stores, but the runner's folder life cycle (lock, manifest,
-        # stage work folders) is still POSIX-only: refuse clearly instead of creating a folder named "s3:"
-        if "://" in value and not value.startswith("file://"):
-            raise ValueError(f"{value}: an output on an object store is not supported yet; use a local or shared "
-                             "(NFS) folder, and keep input and models on the store")
-        return value
 
 
 class ExecutorSpec(_Strict):
@@ -70,6 +62,9 @@ class Recipe(_Strict):
     output: OutputSpec
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     steps: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options for every URL of the recipe (output, models, reference "
+                                          "files); input.storage_options override them key by key for the input")
 
     def step_specs(self) -> list[tuple[str, dict[str, Any]]]:
         return [(name, dict(params or {})) for step in self.steps for name, params in step.items()]
@@ -82,9 +77,41 @@ class Recipe(_Strict):
         data = self.model_dump(mode="json")
         data.pop("executor", None)
         data["input"].pop("rows_per_task", None)  # how files are cut into tasks never changes the output
+        data.pop("storage_options", None)  # how to reach the store, not what is written there
         data["output"].pop("report", None)
         data["output"].pop("keep_intermediate", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+    def storage_protocols(self) -> set[str]:
+        """fsspec protocols of the URLs the recipe names: output, input, step parameters."""
+        import fsspec
+
+        found: set[str] = set()
+
+        def visit(value: Any) -> None:
+            if isinstance(value, str) and "://" in value:
+                protocol = fsspec.core.split_protocol(value)[0]
+                if protocol not in (None, "file", "local"):
+                    found.add(protocol)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    visit(v)
+            elif isinstance(value, list):
+                for v in value:
+                    visit(v)
+
+        visit([self.output.path, self.input.path, self.steps])
+        return found
+
+
+@contextmanager
+def storage_defaults(recipe: Recipe) -> Iterator[None]:
+    """While a run lasts, the recipe's storage_options apply to every URL it names."""
+    from storage import files
+
+    with files.default_options(recipe.storage_options, recipe.storage_protocols()):
+        yield
 
 
 class RecipeError(ValueError):
@@ -186,13 +213,24 @@ def validate_recipe(data: dict[str, Any], source: str = "recipe", check_input: b
         from pipeline.io.readers import InputError, list_shards
 
         try:
-            list_shards(recipe.input)
+            with storage_defaults(recipe):  # the recipe's storage_options reach the input too
+                list_shards(recipe.input)
         except InputError as exc:
             problems.append(f"input.path: {exc}")
+        problems += _output_problems(recipe)
     if problems:
         raise RecipeError(problems, source)
     assert recipe is not None
     return recipe.model_copy(update={"steps": steps_raw})
+
+
+def _output_problems(recipe: Recipe) -> list[str]:
+    """Whether the output location can be written, before any work (a probe on an object store)."""
+    from pipeline.output_store import check_writable
+
+    with storage_defaults(recipe):
+        problem = check_writable(recipe.output.path, recipe.storage_options)
+    return [f"output.path: {problem}"] if problem else []
 
 
 def _column_problems(spec: InputSpec) -> list[str]:

@@ -15,16 +15,25 @@ from pipeline.errors import AccountingError, StepError  # noqa: F401 - part of t
 from pipeline.executors.base import Backend, Task, TaskResources
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
-from pipeline.pieces import FileJoin, joining_while_running, piece_mark, plan_segment, progress_key
+from pipeline.pieces import (
+    FileJoin,
+    JoinTask,
+    joining_while_running,
+    piece_mark,
+    plan_segment,
+    progress_key,
+    run_join_task,
+)
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
-from pipeline.recipe import Recipe
+from pipeline.recipe import Recipe, storage_defaults
 from pipeline.shard_worker import ShardTask, run_shard_task
 from pipeline.stage_worker import StageTask, run_stage_task
+from storage.location import Location
 
 
 @dataclass
 class RunResult:
-    out: Path
+    out: Path | Location  # a Path for a local folder (as before), a Location on an object store
     stats: dict[str, Any]
 
     @property
@@ -34,6 +43,11 @@ class RunResult:
 
 def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = False, progress: bool = False) -> RunResult:
     """Run a validated recipe; resumes unfinished work in its output folder (which it locks)."""
+    with storage_defaults(recipe):  # the recipe's storage_options reach every URL it names
+        return _run(recipe, backend, fresh, progress)
+
+
+def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -> RunResult:
     from pipeline import output_folder as folder
     from pipeline.executors import make_backend
     from pipeline.stats import build_stats
@@ -53,28 +67,36 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
             for seg in segments:
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
                     _run_stages(backend, recipe_json, layout, steps, seg, shards)
-                todo = [s for s in shards if not layout.segment_done(seg, s.name).exists()]
+                done = layout.done_names(layout.segment_marks(seg))
+                todo = [s for s in shards if s.name not in done]
                 plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
                 tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout)
                          for s in todo for piece in plans[s.name] or [None]
                          if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
-                joins = [FileJoin(recipe, layout, seg, s, pieces) for s in todo if (pieces := plans[s.name])]
-                with joining_while_running(joins):
+                split = [(s, pieces) for s in todo if (pieces := plans[s.name])]
+                if backend.driver_reads_data:  # the driver joins each file's pieces while they run
+                    with joining_while_running([FileJoin(recipe, layout, seg, s, p) for s, p in split]):
+                        backend.map(tasks, label=segment_label(seg, steps))
+                else:
                     backend.map(tasks, label=segment_label(seg, steps))
+                    joins = [Task(run_join_task, JoinTask(recipe_json, str(layout.out), seg, s, p), f"joining {s.path}")
+                             for s, p in split]
+                    backend.map(joins, label=f"{segment_label(seg, steps)}: joining pieces")
         finally:
             if own_backend:
                 backend.close()
+        folder.check_lock(lock)  # a run that lost its lease (store unreachable too long) must not publish
         stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started)
         atomic_write_json(layout.out / "stats.json", stats)
         if not recipe.output.keep_intermediate:
             folder.remove_work_data(layout, steps, segments)
-    except OSError as exc:
+    except folder.store_errors() as exc:
         if not folder.output_errors(exc):
             raise
         raise folder.write_error(exc, layout.out, "writing the run's results") from exc
     finally:
         lock.release()
-    return RunResult(layout.out, stats)
+    return RunResult(layout.out if layout.out.is_remote else layout.out.path, stats)
 
 
 def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
@@ -100,13 +122,15 @@ def _documents(layout: Layout, seg: Segment, shard: Shard) -> int | None:
     """Documents a shard task will read, from the Parquet footer (None when not cheaply known)."""
     import pyarrow.parquet as pq
 
-    path = layout.segment_input(seg, shard.name)
-    if path is None:
+    loc = layout.segment_input(seg, shard.name)
+    if loc is None:
         if "://" in shard.path or shard.format != "parquet":
             return None
-        path = Path(shard.path)
+        loc = Location(shard.path)
+    if loc.is_remote:  # a request per shard only for a progress bar: not worth it
+        return None
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        return pq.ParquetFile(loc.path).metadata.num_rows
     except (OSError, ValueError):  # the task itself reports unreadable files with file and reason
         return None
 
@@ -118,7 +142,8 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
     results = []
     for si, stage in enumerate(op.stages()):
         indices = stage.task_indices([s.index for s in shards])
-        todo = [i for i in indices if not layout.stage_done(seg.first, op, stage.name, str(i)).exists()]
+        done = layout.done_names(layout.stage_marks(seg.first, op, stage.name))
+        todo = [i for i in indices if str(i) not in done]
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),

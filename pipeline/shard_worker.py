@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from pipeline.executors.base import report_progress
 from pipeline.io.readers import InputError, Quarantined, Shard, read_shard
 from pipeline.io.writers import ShardWriter, with_rejection
 from pipeline.pieces import PartWriter, Piece, progress_key, save_id_hashes, task_layout
-from pipeline.plan import Layout, Segment
+from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.stage_worker import stage_context
 from pipeline.task_metrics import TaskMeter
@@ -89,7 +88,8 @@ class ShardRun:
         self.recipe = Recipe.model_validate(json.loads(task.recipe_json))
         self.ops = worker_steps(task.recipe_json)
         self.seg = task.segment
-        self.layout = task_layout(Layout(Path(task.out)), self.seg, task.shard.name, task.piece)
+        self.layout = task_layout(Layout(output_location(task.out, self.recipe.storage_options)), self.seg,
+                                  task.shard.name, task.piece)
         self.progress_key = progress_key(task.shard.name, task.piece)
         self.id_hashes: list[np.ndarray] | None = [] if task.piece and self.seg.index == 0 else None
         self.sink = PartWriter if task.piece else ShardWriter  # a piece's files are joined later

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,7 +15,7 @@ from operators.base import GlobalOperator, ShardInput, StageContext
 from pipeline.errors import StepError
 from pipeline.io.documents import read_documents
 from pipeline.io.readers import InputError, Shard, read_shard
-from pipeline.plan import Layout, Segment
+from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.task_metrics import TaskMeter
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
@@ -35,10 +34,9 @@ class StageTask:
 
 
 def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
-    ctx = StageContext(workdir=layout.step_dir(step, op) / "data", shard_names=shard_names, artifacts=layout.artifacts,
-                       read_files=read_documents)
-    ctx.workdir.mkdir(parents=True, exist_ok=True)
-    return ctx
+    workdir = layout.step_dir(step, op) / "data"
+    workdir.mkdir()
+    return StageContext(workdir=workdir, shard_names=shard_names, artifacts=layout.artifacts, read_files=read_documents)
 
 
 def shard_inputs(layout: Layout, seg: Segment | None, shards: list[Shard], input_spec: Any) -> list[ShardInput]:
@@ -66,7 +64,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     recipe = Recipe.model_validate(json.loads(task.recipe_json))
     op = worker_steps(task.recipe_json)[task.step]
     assert isinstance(op, GlobalOperator)
-    layout = Layout(Path(task.out))
+    layout = Layout(output_location(task.out, recipe.storage_options))
     setup_step(op, task.step, layout.artifacts)
     ctx = stage_context(layout, task.step, op, [s.name for s in task.shards])
     inputs = shard_inputs(layout, task.segment_before, task.shards, recipe.input)

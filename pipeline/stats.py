@@ -3,7 +3,6 @@ input document is kept or removed with a reason: `input = kept + sum(removed)`."
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -32,10 +31,9 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
     kept = 0
     for seg in segments:
         for shard in shards:
-            mark = layout.segment_done(seg, shard.name)
-            if not mark.exists():
+            s = layout.segment_done(seg, shard.name).read_mark()
+            if s is None:
                 raise AccountingError(f"shard {shard.name} has no completion mark for segment {seg.index}")
-            s = json.loads(mark.read_text())
             if seg.index == 0:
                 input_docs += s["documents_in"]
                 shard_inputs[shard.name] = s["documents_in"]
@@ -54,10 +52,9 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
             shard_seconds[shard.name] += s["seconds"]
     for k, op in enumerate(steps):
         done = layout.step_dir(k, op) / "_done"
-        if not done.exists():
-            continue
-        for mark in sorted(done.glob("*/*.json")):
-            s = json.loads(mark.read_text())
+        marks = [done / stage / n for stage in done.list_names() for n in (done / stage).list_names() if n.endswith(".json")]
+        for mark in sorted(marks, key=str):
+            s = mark.read_json()
             t = step_totals[k]
             t["stage_seconds"] += s["seconds"]
             t["stages"][s["stage"]] = t["stages"].get(s["stage"], 0.0) + s["seconds"]

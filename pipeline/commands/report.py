@@ -12,7 +12,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report.run_data import ReportError
 
     try:
-        path = write_report(Path(args.output_dir), Path(args.out) if args.out else None)
+        path = write_report(args.output_dir, Path(args.out) if args.out else None)
     except ReportError as exc:
         return _fail(str(exc))
     out.print(f"report: {path}")

@@ -39,7 +39,12 @@ def documents_total(tasks: list[Task]) -> int | None:
 class Backend:
     """Runs tasks in parallel; `map` returns their results in the order of `tasks`.
 
-    A task's result may carry `progress_documents`: the exact documents done, for its bar."""
+    A task's result may carry `progress_documents`: the exact documents done, for its bar.
+    `driver_reads_data`: whether the driver runs on the machine of the workers, so that it may
+    read and write their data itself (joining a big file's pieces while they run); on a cluster
+    it reads only marks and stats, and such work runs as tasks."""
+
+    driver_reads_data = True
 
     def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
         raise NotImplementedError

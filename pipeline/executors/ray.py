@@ -68,6 +68,8 @@ class _ProgressBoard:
 class RayBackend(Backend):
     """Runs plain tasks as Ray tasks."""
 
+    driver_reads_data = False  # the nodes may share no disk with the driver
+
     def __init__(self, address: str | None = None, workers: int = 1, progress: bool = True,
                  max_retries: int = MAX_RETRIES):
         self.address = address

@@ -1,22 +1,23 @@
-"""Atomic Parquet shard writers: everything goes to a temporary name and is renamed on commit,
-so a killed run never leaves a partial shard under its final name."""
+"""Atomic Parquet shard writers: everything goes to a temporary name and is renamed on commit (on
+an object store: spooled locally and uploaded whole on commit), so a killed run never leaves a
+partial shard under its final name."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage import files
+from storage.location import Location
 
 
 class ShardWriter:
     """Streams tables into `<folder>/<name>.parquet` (or `<name>-00000.parquet`... when
     `rows_per_file` is set); nothing is visible under the final names before `commit()`."""
 
-    def __init__(self, folder: Path, name: str, compression: str = "zstd", rows_per_file: int | None = None,
+    def __init__(self, folder: Location, name: str, compression: str = "zstd", rows_per_file: int | None = None,
                  rename: dict[str, str] | None = None, drop: tuple[str, ...] = (), row_group_rows: int | None = None):
         self.folder = folder
         self.name = name
@@ -27,7 +28,7 @@ class ShardWriter:
         self.schema: pa.Schema | None = None
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
-        self._parts: list[tuple[files.AtomicFile, Path]] = []
+        self._parts: list[tuple[files.AtomicFile, Location]] = []
         self.rows = 0
         # row groups of `row_group_rows` rows, whatever the batches written: the bytes then depend
         # on the rows alone, not on how a file was cut into batches or tasks (None: a group a write)
@@ -35,7 +36,7 @@ class ShardWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
-    def _final_name(self, part: int) -> Path:
+    def _final_name(self, part: int) -> Location:
         if self.rows_per_file is None:
             return self.folder / f"{self.name}.parquet"
         return self.folder / f"{self.name}-{part:05d}.parquet"
@@ -173,5 +174,5 @@ def with_rejection(removed: pa.Table, operator: str, reasons: pa.Array | pa.Chun
             .append_column("reason", reasons.cast(pa.string())))
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
+def atomic_write_json(path: Location, data: Any) -> None:
     files.write_json(path, data)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
-def write_report(out_dir: Path, path: Path | None = None) -> Path:
-    """Write `report.html` for the finished run in `out_dir` (or to `path`); return its path."""
+def write_report(out_dir: Path | Any, path: Path | None = None) -> Any:
+    """Write `report.html` for the finished run in `out_dir` (a path, URL or storage Location;
+    or to `path`); return where it went (a Location)."""
     from pipeline.report.run_report import write_report as _write
 
-    return _write(Path(out_dir), path)
+    return _write(out_dir, path)
 
 
 __all__ = ["write_report"]

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+
+from pipeline.report.run_data import parquet_file
 
 CATEGORICAL = ("lang",)
 DEFAULT_CAP = 200_000
@@ -69,7 +70,7 @@ class ColumnScan:
 def scan_columns(sources: Sequence[tuple[str, Path]], exclude: set[str], cap: int = DEFAULT_CAP, seed: int = 0,
                  categorical: Sequence[str] = CATEGORICAL) -> ColumnScan:
     """Scan `(group, file)` pairs; each file contributes its own statistic columns."""
-    metas = [(g, p, pq.ParquetFile(p)) for g, p in sources]
+    metas = [(g, p, parquet_file(p)) for g, p in sources]
     total = sum(pf.metadata.num_rows for _, _, pf in metas)
     rate = min(1.0, cap / total) if total else 1.0
     scan = ColumnScan(rows_total=total, rate=rate)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.pii.display import redact_for_display
+from pipeline.report.run_data import parquet_file
 
 SHOWN_CHARS = 600
 REDACT_WINDOW = 50_000  # redact this much, then cut to SHOWN_CHARS
@@ -47,7 +48,7 @@ def examples_by_reason(files: Sequence[Path], per_reason: int, text_column: str,
     Reads the `reason` column first, then only the row groups holding the chosen rows."""
     out: dict[str, list[Example]] = defaultdict(list)
     for path in files:
-        pf = pq.ParquetFile(path)
+        pf = parquet_file(path)
         names = pf.schema_arrow.names
         if "reason" not in names or text_column not in names:
             continue
@@ -99,7 +100,7 @@ def quarantine_examples(files: Sequence[Path], limit: int) -> list[QuarantineExa
     for path in files:
         if len(out) >= limit:
             break
-        first = next(pq.ParquetFile(path).iter_batches(batch_size=limit - len(out)), None)
+        first = next(parquet_file(path).iter_batches(batch_size=limit - len(out)), None)
         for rec in first.to_pylist() if first is not None else []:
             out.append(QuarantineExample(str(rec.get("file", "")), int(rec.get("row", -1)), scrub(str(rec.get("field", "")), 80),
                                          scrub(str(rec.get("reason", "")), 200), scrub(rec.get("raw") or "", 300)))
@@ -107,14 +108,14 @@ def quarantine_examples(files: Sequence[Path], limit: int) -> list[QuarantineExa
 
 
 def count_rows(files: Sequence[Path]) -> int:
-    return int(sum(pq.ParquetFile(p).metadata.num_rows for p in files))
+    return int(sum(parquet_file(p).metadata.num_rows for p in files))
 
 
 def reason_counts(files: Sequence[Path]) -> dict[str, int]:
     """Exact reason counts of removed rows (a cross-check of stats.json)."""
     counts: dict[str, int] = defaultdict(int)
     for path in files:
-        col = pq.read_table(path, columns=["reason"]).column("reason")
+        col = parquet_file(path).read(columns=["reason"]).column("reason")
         for item in pc.value_counts(col).to_pylist():
             counts[item["values"]] += item["counts"]
     return dict(counts)

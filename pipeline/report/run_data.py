@@ -2,7 +2,8 @@
 
 The report reads `stats.json` (the accounting), `_work/recipe.json` (the recipe), the final
 Parquet shards, `rejected/stepNN_<op>/*.parquet` and `quarantine/*.parquet`; it never reads the
-text of all documents, only statistic columns and a few example rows.
+text of all documents, only statistic columns and a few example rows. The folder may be on an
+object store (a `Location`): files are then read through the store, never downloaded whole.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from operators import registry
 from operators.base import Filter, Operator
 from pipeline.recipe import Recipe
+from storage.location import Location
 
 STEP_DIR = re.compile(r"^step(\d+)_(.+)$")
 
@@ -29,14 +31,14 @@ class ReportError(RuntimeError):
 
 @dataclass
 class RunData:
-    out: Path
+    out: Location
     stats: dict[str, Any]
     recipe: Recipe | None
     steps: list[Operator | None]  # rebuilt from the recipe; None where the operator is unavailable
     notes: list[str]
-    output_files: list[Path]
-    rejected: dict[int, list[Path]]  # step index -> files of documents removed there
-    quarantine_files: list[Path]
+    output_files: list[Location]
+    rejected: dict[int, list[Location]]  # step index -> files of documents removed there
+    quarantine_files: list[Location]
     shard_inputs: dict[str, int] = field(default_factory=dict)  # shard -> documents read (segment 0)
 
     def step_name(self, k: int) -> str:
@@ -65,21 +67,22 @@ def rebuild_steps(recipe: Recipe) -> tuple[list[Operator | None], list[str]]:
     return steps, notes
 
 
-def load_run(out_dir: Path) -> RunData:
-    out = Path(out_dir)
+def load_run(out_dir: Path | Location) -> RunData:
+    out = Location(out_dir)
     stats_path = out / "stats.json"
-    if not stats_path.is_file():
-        raise ReportError(f"{out}: no stats.json, so no finished pipeline run to report on "
-                          f"(run `pipeline run RECIPE` first, or check the folder)")
     try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        stats = json.loads(stats_path.read_bytes().decode("utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
+        raise ReportError(f"{out}: no stats.json, so no finished pipeline run to report on "
+                          f"(run `pipeline run RECIPE` first, or check the folder)") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"{stats_path}: not valid JSON ({exc})") from None
     recipe: Recipe | None = None
     notes: list[str] = []
     recipe_path = out / "_work" / "recipe.json"
-    if recipe_path.is_file():
-        recipe = Recipe.model_validate(json.loads(recipe_path.read_text(encoding="utf-8"))["recipe"])
+    manifest = recipe_path.read_mark()
+    if manifest is not None:
+        recipe = Recipe.model_validate(manifest["recipe"])
         steps, notes = rebuild_steps(recipe)
     else:
         steps = [None] * len(stats["steps"])
@@ -87,20 +90,33 @@ def load_run(out_dir: Path) -> RunData:
     if len(steps) != len(stats["steps"]):
         raise ReportError(f"{out}: the recipe has {len(steps)} steps but stats.json has {len(stats['steps'])}")
     output_files = [out / f for shard in stats["output"]["shards"] for f in shard["files"]]
-    missing = [str(p) for p in output_files if not p.is_file()]
+    present = {name for folder in {p.parent for p in output_files} for name in _names(folder)}
+    missing = [str(p) for p in output_files if p.name not in present]
     if missing:
         raise ReportError(f"{out}: output shards listed in stats.json are missing: {', '.join(missing[:5])}")
-    rejected: dict[int, list[Path]] = {}
-    rejected_root = out / "rejected"
-    if rejected_root.is_dir():
-        for folder in sorted(rejected_root.iterdir()):
-            m = STEP_DIR.match(folder.name)
-            if m and folder.is_dir():
-                rejected[int(m.group(1))] = sorted(folder.glob("*.parquet"))
-    quarantine = sorted((out / "quarantine").glob("*.parquet")) if (out / "quarantine").is_dir() else []
+    rejected: dict[int, list[Location]] = {}
+    for name in (out / "rejected").list_names():
+        m = STEP_DIR.match(name)
+        if m:
+            rejected[int(m.group(1))] = _parquet_files(out / "rejected" / name)
+    quarantine = _parquet_files(out / "quarantine")
     shard_inputs = {row["shard"]: int(row["documents_in"]) for row in stats["output"]["shards"]}
     return RunData(out, stats, recipe, steps, notes, output_files, rejected, quarantine, shard_inputs)
 
 
-def parquet_rows(path: Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
+def _names(folder: Location) -> list[str]:
+    return folder.list_names()
+
+
+def _parquet_files(folder: Location) -> list[Location]:
+    return [folder / n for n in folder.list_names() if n.endswith(".parquet")]
+
+
+def parquet_file(path: Path | Location) -> pq.ParquetFile:
+    """A Parquet file to read by row groups and columns, local or on an object store."""
+    loc = Location(path)
+    return pq.ParquetFile(loc.open() if loc.is_remote else loc.path)
+
+
+def parquet_rows(path: Path | Location) -> int:
+    return parquet_file(path).metadata.num_rows

@@ -42,6 +42,7 @@ from pipeline.report.sections import (
     stat_panel,
 )
 from storage import files
+from storage.location import Location
 
 KEPT_GROUP = "kept"
 EXAMPLES_PER_REASON = 3
@@ -53,13 +54,13 @@ def step_group(k: int) -> str:
     return f"step{k}"
 
 
-def write_report(out_dir: Path, path: Path | None = None) -> Path:
+def write_report(out_dir: Path | Location | str, path: Path | None = None) -> Path | Location:
     """Write `report.html` (or `path`) for the finished run in `out_dir`; return its path."""
-    run = load_run(Path(out_dir))
-    target = Path(path) if path is not None else run.out / "report.html"
+    run = load_run(out_dir)
+    target = Location(path) if path is not None else run.out / "report.html"
     html = build_report(run)
     files.write_text(target, html)
-    return target
+    return target if target.is_remote else target.path
 
 
 def input_columns(run: RunData) -> set[str]:
@@ -94,7 +95,7 @@ def build_report(run: RunData) -> str:
         sections.append(quarantine_section(run))
     recipe_data = run.recipe.model_dump(mode="json") if run.recipe is not None else None
     sections += [recipe_section(recipe_data, run.stats.get("recipe_fingerprint")),
-                 environment_section(run.steps, run.out / "artifacts")]
+                 environment_section(run.steps, None if run.out.is_remote else (run.out / "artifacts").path)]
     return page("Pipeline run report", str(run.out), sections)
 
 

@@ -107,10 +107,3 @@ def test_custom_operator_by_module_path(tmp_path, data_dir):
     problems = problems_of(tmp_path, data)
     assert problems == ["steps[1]: unknown operator 'tests.custom_ops:Nope'"]
 
-
-def test_output_on_an_object_store_is_refused_by_validate(tmp_path, data_dir):
-    # before: validate passed, then the run made a local folder named "s3:" and died with a traceback
-    path = write_recipe(tmp_path / "r.yaml", recipe_dict(f"{data_dir}/*.parquet", "s3://bucket/out", steps=[]))
-    with pytest.raises(RecipeError, match="output.path: .*s3://bucket/out: an output on an object store"):
-        load_recipe(path)
-    assert not (tmp_path / "s3:").exists()

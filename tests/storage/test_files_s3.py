@@ -57,3 +57,14 @@ def test_local_copy_downloads_once_per_content(s3_server, tmp_path, monkeypatch)
     assert fresh != copies[0] and (fresh / "lm.arpa").read_bytes() == b"arpa v2"
     single = local_copy(files.join(model, "lm.arpa"), opts)
     assert single.name == "lm.arpa" and single.read_bytes() == b"arpa v2"
+
+
+def test_a_failed_upload_leaves_nothing_on_the_store_or_the_local_disk(s3_server) -> None:
+    base = f"s3://{s3_server.new_bucket()}/run"
+    wrong = {**s3_server.storage_options, "secret": "not-the-secret"}
+    atomic = files.AtomicFile(files.join(base, "kept.parquet"), wrong)
+    atomic.handle.write(b"x" * 100_000)
+    with pytest.raises(PermissionError):
+        atomic.commit()
+    assert not atomic.temp_path.exists()  # the local spool went with it
+    assert not files.exists(files.join(base, "kept.parquet"), s3_server.storage_options)
