@@ -49,7 +49,7 @@ def test_a_joined_cluster_that_sends_usage_stats_is_named_in_a_warning(tmp_path)
     The head runs without a dashboard (the part that would send), so this test sends nothing."""
     import tempfile
 
-    from tests.pipeline.executors.test_ray_executor import _agent_ports, _free_port, _port_open, _ray_env, _wait_for
+    from tests.pipeline.executors.ray_cluster import _agent_ports, _free_port, _port_open, _ray_env, _wait_for
 
     folder = tmp_path / "in"
     folder.mkdir()
