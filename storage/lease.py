@@ -118,19 +118,13 @@ class LeaseLock:
         return data if isinstance(data, dict) else {"renewed": None}
 
     def _stale(self, holder: dict[str, Any]) -> bool:
-        from storage.lock import _alive, _process_start
+        from storage.lock import gone_from_this_host
 
         renewed = holder.get("renewed")
         lifetime = holder.get("lifetime") if isinstance(holder.get("lifetime"), int | float) else self.lifetime
         if not isinstance(renewed, int | float) or time.time() - renewed > lifetime:
             return isinstance(renewed, int | float)
-        if holder.get("host") != self._owner["host"] or not isinstance(holder.get("pid"), int):
-            return False
-        pid = holder["pid"]
-        if not _alive(pid):
-            return True
-        started = holder.get("pid_start")
-        return started is not None and _process_start(pid) not in (None, started)
+        return gone_from_this_host(holder, self._owner["host"])
 
     def _take_over(self, holder: dict[str, Any]) -> None:
         """Delete the stale lease we judged, unless it changed since (another run took it over)."""

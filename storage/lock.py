@@ -97,13 +97,7 @@ class RunLock:
     def _stale(self, holder: dict[str, Any] | None) -> bool:
         if holder is None:  # released between our open and our read
             return True
-        if holder.get("host") != self._owner["host"] or not isinstance(holder.get("pid"), int):
-            return False
-        pid = holder["pid"]
-        if not _alive(pid):
-            return True
-        started = holder.get("pid_start")
-        return started is not None and _process_start(pid) not in (None, started)
+        return gone_from_this_host(holder, self._owner["host"])
 
     def _take_over(self, holder: dict[str, Any] | None) -> None:
         """Move a stale lock aside; if what we moved is not the stale lock we read (another run
@@ -130,3 +124,14 @@ def run_lock(folder: Location) -> Any:
 
         return LeaseLock(folder)
     return RunLock(folder.path)
+
+
+def gone_from_this_host(holder: dict[str, Any], host: str) -> bool:
+    """Whether a lock's holder ran on this host and its process is gone (dead, or its pid reused)."""
+    if holder.get("host") != host or not isinstance(holder.get("pid"), int):
+        return False
+    pid = holder["pid"]
+    if not _alive(pid):
+        return True
+    started = holder.get("pid_start")
+    return started is not None and _process_start(pid) not in (None, started)
