@@ -14,6 +14,6 @@ def places(s3_server, tmp_path, monkeypatch):
     for key, value in s3_server.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
-    bucket = Location(f"s3://{s3_server.new_bucket()}", s3_server.storage_options)
+    bucket = Location(f"s3://{s3_server.new_prefix()}", s3_server.storage_options)
     local = Location(tmp_path / "run")
     return local / "work", local / "artifacts", bucket / "work", bucket / "artifacts"

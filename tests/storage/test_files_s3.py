@@ -11,7 +11,7 @@ from storage import files
 
 def test_atomic_writes_on_s3(s3_server) -> None:
     opts = s3_server.storage_options
-    base = f"s3://{s3_server.new_bucket()}/run"
+    base = f"s3://{s3_server.new_prefix()}/run"
     table = pa.table({"text": ["a", "b", "c"]})
     files.write_table(table, files.join(base, "kept.parquet"), storage_options=opts)
     with files.open_input(files.join(base, "kept.parquet"), opts) as handle:
@@ -42,7 +42,7 @@ def test_local_copy_downloads_once_per_content(s3_server, tmp_path, monkeypatch)
 
     monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
     opts = s3_server.storage_options
-    model = f"s3://{s3_server.new_bucket()}/models/lm"
+    model = f"s3://{s3_server.new_prefix()}/models/lm"
     files.write_bytes(files.join(model, "lm.arpa"), b"arpa v1", opts)
     files.write_bytes(files.join(model, "sp", "sp.model"), b"spm", opts)
     ctx = multiprocessing.get_context("spawn")  # s3fs holds an event-loop thread: no fork
@@ -60,7 +60,7 @@ def test_local_copy_downloads_once_per_content(s3_server, tmp_path, monkeypatch)
 
 
 def test_a_failed_upload_leaves_nothing_on_the_store_or_the_local_disk(s3_server) -> None:
-    base = f"s3://{s3_server.new_bucket()}/run"
+    base = f"s3://{s3_server.new_prefix()}/run"
     wrong = {**s3_server.storage_options, "secret": "not-the-secret"}
     atomic = files.AtomicFile(files.join(base, "kept.parquet"), wrong)
     atomic.handle.write(b"x" * 100_000)

@@ -20,7 +20,7 @@ def s3_env(s3_server, monkeypatch, tmp_path):
     for key, value in s3_server.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PIPELINE_CACHE", str(tmp_path / "cache"))
-    return f"s3://{s3_server.new_bucket()}"
+    return f"s3://{s3_server.new_prefix()}"
 
 
 def test_language_model_from_s3(s3_env) -> None:
