@@ -106,15 +106,19 @@ class PartitionedComponents:
     def converged_round(self, upto: int) -> int | None:
         """The first round r < upto whose input was a star forest in every partition."""
         for r in range(upto):
-            flags = [self._flag(r, p) for p in range(self.partitions)]
-            if all((f.read_mark() or {}).get("star") for f in flags):
+            if self._all_stars(r):
                 return r
         return None
+
+    def _all_stars(self, r: int) -> bool:
+        return all((self._flag(r, p).read_mark() or {}).get("star") for p in range(self.partitions))
 
     def run_round(self, r: int, p: int) -> dict[str, int]:
         """Round r on partition p: large-star on even rounds, small-star on odd ones."""
         flag = self._flag(r, p)
-        if r > 0 and self.converged_round(r) is not None:
+        # every task of a round after the converging one writes a star flag, so round r-1 is all
+        # stars exactly when some earlier round converged: one round's flags to read, not r rounds'
+        if r > 0 and self._all_stars(r - 1):
             write_json(flag, {"star": True, "skipped": True, "edges": 0})
             return {}
         u, v = self.read(self.inbox(r), p)
