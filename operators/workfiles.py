@@ -25,19 +25,13 @@ def location(where: str | os.PathLike | Location) -> Location:
 
 
 def read_parquet(where: Location, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
-    where = location(where)
-    if not where.is_remote:
-        return pq.read_table(where.path, columns=columns, schema=schema)
-    return where.read_table(columns, schema)
+    return location(where).read_table(columns, schema)
 
 
 def parquet_rows(where: Location) -> int:
     """The row count of a Parquet file, from its footer."""
-    where = location(where)
-    if not where.is_remote:
-        return pq.read_metadata(where.path).num_rows
-    with where.open() as handle:
-        return pq.read_metadata(handle).num_rows
+    with location(where).reader() as source:
+        return pq.read_metadata(source).num_rows
 
 
 def file_names(folder: Location, prefix: str = "", suffix: str = "") -> list[str]:
@@ -46,13 +40,9 @@ def file_names(folder: Location, prefix: str = "", suffix: str = "") -> list[str
 
 
 def has_files(folder: Location) -> bool:
-    """Whether any file is under `folder`. Not `exists()`: an object store that is a file system
-    underneath (SeaweedFS, MinIO on a disk) may keep listing a folder whose files were deleted."""
-    folder = location(folder)
-    if not folder.is_remote:
-        return folder.path.is_dir() and any(p.is_file() for p in folder.path.rglob("*"))
-    fs, inner = files.filesystem(folder)
-    return any(info.get("type") == "file" for info in fs.find(inner, detail=True).values())
+    """Whether any finished file is under `folder`. Not `exists()`: an object store that is a file
+    system underneath (SeaweedFS, MinIO on a disk) may keep listing a folder whose files were deleted."""
+    return bool(location(folder).walk())
 
 
 def save_npy(where: Location, array: np.ndarray) -> None:
@@ -61,11 +51,8 @@ def save_npy(where: Location, array: np.ndarray) -> None:
 
 
 def load_npy(where: Location) -> np.ndarray:
-    where = location(where)
-    if not where.is_remote:
-        return np.load(where.path)
-    with where.open() as handle:
-        return np.load(handle)
+    with location(where).reader() as source:
+        return np.load(source)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ the workers or the executor.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import threading
 import time
@@ -25,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from operators.base import Operator
+from operators.workfiles import load_npy, save_npy
 from pipeline.io.pieces import Piece, parquet_pieces, plan_pieces
 from pipeline.io.readers import Shard, check_piece_ids
 from pipeline.io.writers import ShardWriter
@@ -99,9 +99,7 @@ def progress_key(shard: str, piece: Piece | None) -> str:
 
 def save_id_hashes(layout: Layout, hashes: list[np.ndarray]) -> None:
     assert isinstance(layout, PieceLayout)
-    buffer = io.BytesIO()
-    np.save(buffer, np.concatenate(hashes) if hashes else np.empty(0, np.uint64))
-    files.write_bytes(layout.root / ID_HASHES, buffer.getvalue())
+    save_npy(layout.root / ID_HASHES, np.concatenate(hashes) if hashes else np.empty(0, np.uint64))
 
 
 def pieces_dir(layout: Layout, seg_index: int, shard: str, split: int) -> Location:
@@ -160,7 +158,7 @@ class FileJoin:
             writer = self.writers[part] = ShardWriter(folder, self.shard.name, self.recipe.output.compression,
                                                       rows_per_file=rows_per_file,
                                                       row_group_rows=self.recipe.input.batch_size)
-        with path.open() as handle, pa.ipc.open_file(handle) as source:
+        with path.reader() as where, pa.ipc.open_file(where) as source:
             self.schemas[part] = source.schema
             for i in range(source.num_record_batches):
                 writer.write(pa.Table.from_batches([source.get_batch(i)]))
@@ -171,7 +169,7 @@ class FileJoin:
         assert self.joined == len(self.pieces), f"{self.shard.path}: pieces not done"
         started = time.perf_counter()
         if self.seg.index == 0:
-            hashes = [np.load(io.BytesIO((r / ID_HASHES).read_bytes())) for r in self.roots if (r / ID_HASHES).exists()]
+            hashes = [load_npy(r / ID_HASHES) for r in self.roots if (r / ID_HASHES).exists()]
             check_piece_ids(self.shard, self.recipe.input, hashes)
         output_files: list[str] = []
         for part, writer in sorted(self.writers.items()):

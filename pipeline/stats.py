@@ -29,11 +29,14 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
     quarantined: Counter = Counter()
     input_docs = 0
     kept = 0
+    segment_marks: dict[int, list[dict[str, Any]]] = {}
+    stage_marks: dict[int, list[dict[str, Any]]] = {}
     for seg in segments:
         for shard in shards:
             s = layout.segment_done(seg, shard.name).read_mark()
             if s is None:
                 raise AccountingError(f"shard {shard.name} has no completion mark for segment {seg.index}")
+            segment_marks.setdefault(seg.index, []).append(s)
             if seg.index == 0:
                 input_docs += s["documents_in"]
                 shard_inputs[shard.name] = s["documents_in"]
@@ -55,6 +58,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         marks = [done / stage / n for stage in done.list_names() for n in (done / stage).list_names() if n.endswith(".json")]
         for mark in sorted(marks, key=str):
             s = mark.read_json()
+            stage_marks.setdefault(k, []).append(s)
             t = step_totals[k]
             t["stage_seconds"] += s["seconds"]
             t["stages"][s["stage"]] = t["stages"].get(s["stage"], 0.0) + s["seconds"]
@@ -76,6 +80,6 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "removed": removed_total,
         "steps": step_totals,
         "wall_seconds": wall_seconds,
-        "tasks": summarize_tasks(layout, segments, steps),  # per segment and stage: CPU, peak RSS, bytes
+        "tasks": summarize_tasks(segments, steps, segment_marks, stage_marks),  # per segment and stage: CPU, peak RSS, bytes
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }

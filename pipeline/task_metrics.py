@@ -99,28 +99,24 @@ def _add(total: dict[str, Any], mark: dict[str, Any]) -> None:
         total["write_bytes"] += res["write_bytes"]
 
 
-def _marks(folder: Any) -> list[dict[str, Any]]:
-    """The completion marks in a folder (a storage Location), in name order."""
-    return [(folder / name).read_json() for name in folder.list_names() if name.endswith(".json")]
-
-
-def summarize(layout: Any, segments: list[Any], steps: list[Any]) -> list[dict[str, Any]]:
+def summarize(segments: list[Any], steps: list[Any], segment_marks: dict[int, list[dict[str, Any]]],
+              stage_marks: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per shard segment and per global stage, in run order: tasks, summed task seconds and CPU
     seconds, the longest task, the largest task peak RSS and growth of RSS during a task, summed
-    bytes read and written."""
+    bytes read and written. The marks are those stats.json was built from (read once)."""
     out = []
     for seg in segments:
         op = steps[seg.first] if seg.first < seg.end else None
         if op is not None and op.kind == "global":  # its stages ran before the segment's shard tasks
-            done = layout.step_dir(seg.first, op) / "_done"
             for stage in op.stages():
                 total = _empty(f"{op.name}:{stage.name}", stage.kind)
-                for mark in _marks(done / stage.name):
-                    _add(total, mark)
+                for mark in stage_marks.get(seg.first, []):
+                    if mark.get("stage") == stage.name:
+                        _add(total, mark)
                 out.append(total)
         names = [steps[k].name for k in range(seg.first, seg.end)]
         total = _empty(f"segment {seg.index}: {' '.join(names) or 'read input'}", "segment")
-        for mark in _marks(layout.segment_done(seg, "x").parent):
+        for mark in segment_marks.get(seg.index, []):
             _add(total, mark)
         out.append(total)
     for t in out:

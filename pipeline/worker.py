@@ -49,8 +49,8 @@ def setup_step(op: Operator, step: int, artifacts: Location) -> None:
 def read_intermediate(path: Location, batch_size: int, columns: list[str] | None = None,
                       row_groups: tuple[int, int] | None = None) -> Iterator[pa.Table]:
     """The batches of a segment's shard, or of its row groups [first, end) (a piece)."""
-    with path.open() as handle:
-        pf = pq.ParquetFile(handle)
+    with path.reader() as source:
+        pf = pq.ParquetFile(source)
         if pf.metadata.num_rows == 0:  # an empty shard still carries its schema downstream
             schema = pf.schema_arrow
             yield (schema.empty_table().select(columns) if columns else schema.empty_table())

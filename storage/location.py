@@ -134,11 +134,21 @@ class Location:
 
         return files.open_input(self.url, self.options)
 
+    @contextmanager
+    def reader(self) -> Iterator[str | IO[bytes]]:
+        """What Arrow and NumPy read from: the local path itself (native reads, no Python file
+        object on the hot path), or an open handle on an object store."""
+        if not self.is_remote:
+            yield self.url
+            return
+        with self.open() as handle:
+            yield handle
+
     def read_table(self, columns: list[str] | None = None, schema: Any = None) -> Any:
         import pyarrow.parquet as pq
 
-        with self.open() as handle:
-            return pq.read_table(handle, columns=columns, schema=schema)
+        with self.reader() as source:
+            return pq.read_table(source, columns=columns, schema=schema)
 
     def list_names(self) -> list[str]:
         from storage import files
