@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from operators.base import Operator
 from operators.workfiles import load_npy, save_npy
-from pipeline.io.pieces import Piece, parquet_pieces, plan_pieces
+from pipeline.io.pieces import FilePlan, Piece, parquet_row_groups, plan_file, row_group_pieces
 from pipeline.io.readers import Shard, check_piece_ids
 from pipeline.io.writers import ShardWriter
 from pipeline.plan import Layout, Segment
@@ -110,17 +110,23 @@ def piece_mark(layout: Layout, seg: Segment, shard: str, piece: Piece) -> Locati
     return pieces_dir(layout, seg.index, shard, piece.split) / "_done" / f"{piece.index:05d}.json"
 
 
-def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shard]) -> dict[str, list[Piece] | None]:
-    """Each file's pieces for this segment (None: one task): the input files for the first
-    segment, the previous segment's shards (cut by their row groups) after it."""
+def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shard]) -> dict[str, FilePlan]:
+    """Each file's plan for this segment: its pieces (None: one task) and rows, of the input
+    files for the first segment, of the previous segment's shards (cut by their row groups) after it."""
     rows = recipe.input.rows_per_task
-    plans: dict[str, list[Piece] | None] = {}
+    plans: dict[str, FilePlan] = {}
+    pieces_root = layout.work / f"seg{seg.index}" / "_pieces"
+    left = set(pieces_root.list_names())  # one listing, not a request per file
     for shard in shards:
         source = layout.segment_input(seg, shard.name)
-        plans[shard.name] = (plan_pieces(shard, recipe.input, rows) if source is None
-                             else parquet_pieces(source.url, rows, source.options) if rows and source.exists() else None)
-        if plans[shard.name] is None:  # pieces left by a killed run cut otherwise: their text goes too
-            (layout.work / f"seg{seg.index}" / "_pieces" / shard.name).delete()
+        if source is None:
+            plans[shard.name] = plan_file(shard, recipe.input, rows)
+        else:
+            groups = parquet_row_groups(source.url, source.options) if rows and source.exists() else None
+            plans[shard.name] = FilePlan(None if groups is None else row_group_pieces(groups, rows or 0),
+                                         None if groups is None else sum(groups))
+        if plans[shard.name].pieces is None and shard.name in left:  # pieces of a killed run cut otherwise: their text goes too
+            (pieces_root / shard.name).delete()
     return plans
 
 
