@@ -108,8 +108,8 @@ def test_the_plan_packs_consecutive_small_files():
         "7": 3, "8": 3, "9": 3, "10": 3,  # 10 rows; empty files add nothing
         "12": 4, "13": 4}  # 11 rows: alone, and it ends the group before it
     assert plan_groups(["a", "b"], [1, 1], 0) == plan_groups(["a", "b"], [1, 1], None) == {}
-    many = plan_groups([str(i) for i in range(2500)], [0] * 2500, 10)
-    assert [list(many.values()).count(g) for g in range(3)] == [MAX_GROUP_FILES, MAX_GROUP_FILES, 500]
+    many = plan_groups([str(i) for i in range(MAX_GROUP_FILES * 2 + 5)], [0] * (MAX_GROUP_FILES * 2 + 5), 10)
+    assert [list(many.values()).count(g) for g in range(3)] == [MAX_GROUP_FILES, MAX_GROUP_FILES, 5]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
