@@ -115,12 +115,14 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
     segment, the previous segment's shards (cut by their row groups) after it."""
     rows = recipe.input.rows_per_task
     plans: dict[str, list[Piece] | None] = {}
+    pieces_root = layout.work / f"seg{seg.index}" / "_pieces"
+    left = set(pieces_root.list_names())  # one listing, not a request per file
     for shard in shards:
         source = layout.segment_input(seg, shard.name)
         plans[shard.name] = (plan_pieces(shard, recipe.input, rows) if source is None
-                             else parquet_pieces(source.url, rows, source.options) if rows and source.exists() else None)
-        if plans[shard.name] is None:  # pieces left by a killed run cut otherwise: their text goes too
-            (layout.work / f"seg{seg.index}" / "_pieces" / shard.name).delete()
+                             else parquet_pieces(source.url, rows, source.options) if rows else None)
+        if plans[shard.name] is None and shard.name in left:  # pieces a killed run cut otherwise: their text goes too
+            (pieces_root / shard.name).delete()
     return plans
 
 

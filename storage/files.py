@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 PathLike = str | os.PathLike
 TEMP_MARK = ".tmp-"
+_uploads = threading.local()  # .queue: the AtomicFiles a `batched_uploads` block has committed
 
 
 def _text(path: Any) -> str:
@@ -129,6 +131,11 @@ class AtomicFile:
         if self._done:
             return
         self.handle.close()
+        queue = getattr(_uploads, "queue", None) if is_url(self.path) else None
+        if queue is not None:  # inside `batched_uploads`: published with the others at its end
+            self._done = True
+            queue.append(self)
+            return
         try:
             if is_url(self.path):
                 fs, inner = filesystem(self.path, self.storage_options)
@@ -155,6 +162,59 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+
+
+@contextmanager
+def batched_uploads() -> Iterator[None]:
+    """Objects committed in this block (by this thread) are uploaded together at its end, their
+    requests in flight at once, instead of one round trip each; on an exception none is. Local
+    files are renamed into place at commit as always. Write a completion mark after the block."""
+    if getattr(_uploads, "queue", None) is not None:  # nested: the outermost block uploads
+        yield
+        return
+    queue: list[AtomicFile] = []
+    _uploads.queue = queue
+    try:
+        yield
+    except BaseException:
+        for atomic in queue:
+            atomic.abort()
+        raise
+    finally:
+        _uploads.queue = None
+    _publish(queue)
+
+
+def _publish(queue: list[AtomicFile]) -> None:
+    """Upload queued files, grouped by file system; every spool file is removed whatever happens."""
+    try:
+        groups: dict[int, tuple[Any, list[tuple[str, str]]]] = {}
+        for atomic in queue:
+            fs, inner = filesystem(atomic.path, atomic.storage_options)
+            groups.setdefault(id(fs), (fs, []))[1].append((str(atomic.temp_path), inner))
+        for fs, pairs in groups.values():
+            if getattr(fs, "async_impl", False):
+                import fsspec.asyn
+
+                failures = [r for r in fsspec.asyn.sync(fs.loop, _gather_puts, fs, pairs) if isinstance(r, BaseException)]
+                if failures:
+                    raise failures[0]
+            else:
+                for local, inner in pairs:
+                    fs.put_file(local, inner)
+    finally:
+        for atomic in queue:
+            atomic.temp_path.unlink(missing_ok=True)
+
+
+async def _gather_puts(fs: Any, pairs: list[tuple[str, str]], batch: int = 32) -> list[Any]:
+    import asyncio
+
+    results: list[Any] = []
+    for lo in range(0, len(pairs), batch):
+        results += await asyncio.gather(*(fs._put_file(lp, rp) for lp, rp in pairs[lo:lo + batch]),
+                                        return_exceptions=True)
+    return results
 
 
 def write_bytes(path: PathLike, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
@@ -239,11 +299,82 @@ def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> boo
     return local_path(path).exists()
 
 
+def _get_whole(fs: Any, inner: str, limit: int | None = None) -> bytes:
+    """An object's bytes (its first `limit` bytes) in one request: a plain read costs s3fs a HEAD
+    (for the size) before the GET; an open-ended range does not. A store that refuses the range
+    (S3 does for an empty object) gets the plain read."""
+    try:
+        return fs.cat_file(inner, start=0, end=limit)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        data = fs.cat_file(inner)
+        return data if limit is None else data[:limit]
+
+
 def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
     if is_url(path):
         fs, inner = _fresh_filesystem(path, storage_options)  # s3fs sizes a file from a cached listing
-        return fs.cat_file(inner)
+        return _get_whole(fs, inner)
     return local_path(path).read_bytes()
+
+
+def read_prefix(path: PathLike, limit: int, storage_options: dict[str, Any] | None = None) -> bytes:
+    """The first `limit` bytes of a file (all of it when shorter), in one request on a store."""
+    if is_url(path):
+        fs, inner = _fresh_filesystem(path, storage_options)
+        return _get_whole(fs, inner, limit)
+    with open(local_path(path), "rb") as handle:
+        return handle.read(limit)
+
+
+def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[Any | None]:
+    """Many completion marks (JSON), each None when absent: on an object store the requests go
+    out together (a run's stats read hundreds of marks; one at a time, their latencies add up)."""
+    found: list[Any | None] = [None] * len(paths)
+    groups: dict[int, tuple[Any, list[tuple[int, str]]]] = {}
+    for i, path in enumerate(paths):
+        if not is_url(path):
+            found[i] = read_mark(path, storage_options)
+            continue
+        fs, inner = _fresh_filesystem(path, storage_options)
+        groups.setdefault(id(fs), (fs, []))[1].append((i, inner))
+    for fs, items in groups.values():
+        if getattr(fs, "async_impl", False):
+            import fsspec.asyn
+
+            results = fsspec.asyn.sync(fs.loop, _gather_gets, fs, [inner for _, inner in items])
+        else:
+            results = []
+            for _, inner in items:
+                try:
+                    results.append(_get_whole(fs, inner))
+                except FileNotFoundError as exc:
+                    results.append(exc)
+        for (i, _), data in zip(items, results, strict=True):
+            if isinstance(data, FileNotFoundError):
+                continue
+            if isinstance(data, BaseException):
+                raise data
+            found[i] = json.loads(data.decode("utf-8"))
+    return found
+
+
+async def _gather_gets(fs: Any, inners: list[str], batch: int = 64) -> list[Any]:
+    import asyncio
+
+    async def one(inner: str) -> Any:
+        try:
+            return await fs._cat_file(inner, start=0)
+        except FileNotFoundError:
+            raise
+        except OSError:  # a refused range (an empty object): the plain read
+            return await fs._cat_file(inner)
+
+    results: list[Any] = []
+    for lo in range(0, len(inners), batch):
+        results += await asyncio.gather(*(one(p) for p in inners[lo:lo + batch]), return_exceptions=True)
+    return results
 
 
 def read_json(path: PathLike, storage_options: dict[str, Any] | None = None) -> Any:
@@ -269,10 +400,12 @@ def list_names(folder: PathLike, storage_options: dict[str, Any] | None = None) 
     """Names of the entries directly in `folder` (none when it does not exist), sorted."""
     if is_url(folder):
         fs, inner = _fresh_filesystem(folder, storage_options)
-        if not fs.exists(inner):
+        try:  # one listing request: no existence check first (a HEAD and a listing more)
+            entries = fs.ls(inner, detail=False)
+        except FileNotFoundError:
             return []
         own = inner.rstrip("/")  # some stores list a folder's own marker among its entries
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(inner, detail=False) if p.rstrip("/") != own)
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in entries if p.rstrip("/") != own)
     path = local_path(folder)
     return sorted(p.name for p in path.iterdir()) if path.is_dir() else []
 

@@ -52,12 +52,13 @@ def plan_pieces(shard: Shard, spec: Any, rows_per_task: int | None) -> list[Piec
 def parquet_pieces(path: str, rows_per_task: int, storage_options: dict[str, Any] | None = None) -> list[Piece] | None:
     """Consecutive row groups, a new piece once one holds `rows_per_task` rows or more. An
     unreadable footer is left for the task reading the file to report."""
-    import fsspec
     import pyarrow.parquet as pq
 
+    from storage.location import Location
+
     try:
-        with fsspec.open(path, "rb", **(storage_options or {})) as handle:
-            meta = pq.ParquetFile(handle).metadata
+        with Location(path, storage_options).reader() as source:  # a small file: one request on a store
+            meta = pq.ParquetFile(source).metadata
     except (OSError, ValueError):
         return None
     groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
