@@ -328,14 +328,17 @@ def read_prefix(path: PathLike, limit: int, storage_options: dict[str, Any] | No
         return handle.read(limit)
 
 
-def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[Any | None]:
-    """Many completion marks (JSON), each None when absent: on an object store the requests go
-    out together (a run's stats read hundreds of marks; one at a time, their latencies add up)."""
-    found: list[Any | None] = [None] * len(paths)
+def read_many(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[bytes | None]:
+    """The bytes of many files, None for those absent: on an object store the requests go out
+    together (one round trip for all, where one at a time their latencies add up)."""
+    found: list[bytes | None] = [None] * len(paths)
     groups: dict[int, tuple[Any, list[tuple[int, str]]]] = {}
     for i, path in enumerate(paths):
         if not is_url(path):
-            found[i] = read_mark(path, storage_options)
+            try:
+                found[i] = local_path(path).read_bytes()
+            except FileNotFoundError:
+                pass
             continue
         fs, inner = _fresh_filesystem(path, storage_options)
         groups.setdefault(id(fs), (fs, []))[1].append((i, inner))
@@ -356,8 +359,14 @@ def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = N
                 continue
             if isinstance(data, BaseException):
                 raise data
-            found[i] = json.loads(data.decode("utf-8"))
+            found[i] = data
     return found
+
+
+def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[Any | None]:
+    """Many completion marks (JSON), each None when absent, read together (`read_many`): a run's
+    stats read hundreds of marks."""
+    return [None if data is None else json.loads(data.decode("utf-8")) for data in read_many(paths, storage_options)]
 
 
 async def _gather_gets(fs: Any, inners: list[str], batch: int = 64) -> list[Any]:
