@@ -1,0 +1,153 @@
+"""A worker node lost mid-task on Ray (issue 14): every path of the recipe (input, output and its
+work folder) on the real S3 server, a third node added to the test cluster for this test and
+killed with SIGKILL (raylet, workers, agents: a machine that dies) while it runs a task. The run
+completes on the surviving nodes with the output of an uninterrupted run."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import TaskFailed
+from pipeline.executors.ray import RayBackend
+from pipeline.recipe import validate_recipe
+from pipeline.runner import run_recipe
+from storage.location import Location
+from tests.core_helpers import recipe_dict, write_parquet_shards
+from tests.pipeline.executors.ray_cluster import ExtraNode, RayCluster, add_worker_node
+
+SHARDS, ROWS = 4, 150
+
+
+def steps(seconds: float) -> list[dict]:
+    return [
+        {"normalize_text": {}},
+        {"tests.custom_ops:SlowMapper": {"seconds": seconds}},  # a task lasts a few seconds: time to kill it
+        {"words_filter": {"min_words": 10}},
+        {"exact_dedup": {"partitions": 2}},
+        {"text_length_filter": {"max_chars": 600}},
+    ]
+
+
+def running_on(node: ExtraNode) -> list[str]:
+    """Names of the pipeline's tasks Ray reports running on the node."""
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(filters=[("state", "=", "RUNNING"), ("node_id", "=", node.node_id)], timeout=10,
+                       raise_on_missing_output=False)
+    return [t.name for t in tasks if t.name.endswith("_run_task")]
+
+
+class NodeKiller(threading.Thread):
+    """Kills the node once Ray reports one of the run's tasks running there (not after a guessed
+    delay: the kill must land mid-task)."""
+
+    def __init__(self, node: ExtraNode, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.node, self.stop = node, stop
+        self.killed_during: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                if names := running_on(self.node):
+                    self.node.kill()
+                    self.killed_during = names
+                    return
+                time.sleep(0.1)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread, which raises it
+            self.error = exc
+
+
+def kept_bytes(out: Location) -> dict[str, bytes]:
+    return {n: (out / n).read_bytes() for n in out.list_names() if n.endswith(".parquet")}
+
+
+def rejected_bytes(out: Location) -> dict[str, bytes]:
+    return {f"{step}/{name}": (out / "rejected" / step / name).read_bytes()
+            for step in (out / "rejected").list_names() for name in (out / "rejected" / step).list_names()}
+
+
+def upload_input(base: Location, folder: Path) -> None:
+    for path in write_parquet_shards(folder, SHARDS, ROWS):
+        (base / "in" / path.name).write_bytes(path.read_bytes())
+
+
+def remote_recipe(base: Location, cluster: RayCluster, options: dict) -> dict:
+    data = recipe_dict(f"{base}/in/*.parquet", f"{base}/out", steps(0.5))
+    data["input"]["batch_size"] = 25  # 6 batches of 0.5 s: a shard task lasts 3 s
+    data["storage_options"] = options
+    data["executor"] = {"type": "ray", "address": cluster.address, "workers": 3}
+    return data
+
+
+@contextlib.contextmanager
+def node_killed_mid_task(cluster: RayCluster) -> Iterator[NodeKiller]:
+    """A node added for the block, killed once a task of the run is running on it."""
+    node = add_worker_node(cluster, f"doomed-{uuid.uuid4().hex[:6]}")
+    stop = threading.Event()
+    killer = NodeKiller(node, stop)
+    try:
+        killer.start()
+        yield killer
+    finally:
+        stop.set()
+        killer.join(30)
+        node.kill()
+    assert killer.error is None, killer.error
+    assert killer.killed_during, "no task ran on the added node: it was never killed mid-task"
+
+
+@pytest.mark.timeout(300)
+def test_a_worker_node_killed_mid_task_is_retried_elsewhere_with_no_loss_and_no_duplicates(
+        ray_cluster: RayCluster, s3_server, tmp_path: Path) -> None:
+    opts = s3_server.storage_options
+    base = Location(f"s3://{s3_server.new_prefix()}", opts)
+    upload_input(base, tmp_path / "in")
+    local = recipe_dict(f"{tmp_path}/in/*.parquet", str(tmp_path / "reference"), steps(0.0))
+    local["input"]["batch_size"] = 25
+    expected = run_recipe(validate_recipe(local))
+
+    with node_killed_mid_task(ray_cluster):
+        result = run_recipe(validate_recipe(remote_recipe(base, ray_cluster, opts)))
+
+    out = base / "out"
+    reference = Location(tmp_path / "reference")
+    assert kept_bytes(out) == kept_bytes(reference) and len(kept_bytes(out)) == SHARDS
+    assert rejected_bytes(out) == rejected_bytes(reference)
+    stats = (out / "stats.json").read_json()
+    assert stats["accounting"] == expected.stats["accounting"]
+    assert stats["input"]["documents"] == SHARDS * ROWS == result.kept + stats["removed"]
+    ids = [i for n in kept_bytes(out) for i in (out / n).read_table(columns=["id"]).column("id").to_pylist()]
+    assert len(ids) == len(set(ids)) == result.kept
+    # nothing but the finished output: no work data, no temporaries, no part of the killed task
+    assert out.walk() == reference.walk()
+
+
+@pytest.mark.timeout(300)
+def test_a_node_lost_with_no_retries_left_fails_naming_the_task_and_a_rerun_completes(
+        ray_cluster: RayCluster, s3_server, tmp_path: Path) -> None:
+    opts = s3_server.storage_options
+    base = Location(f"s3://{s3_server.new_prefix()}", opts)
+    upload_input(base, tmp_path / "in")
+    recipe = validate_recipe(remote_recipe(base, ray_cluster, opts))
+    backend = RayBackend(address=ray_cluster.address, workers=3, progress=False, max_retries=0)
+    with pytest.raises(TaskFailed) as failed, node_killed_mid_task(ray_cluster) as killer:
+        run_recipe(recipe, backend=backend)
+    message = str(failed.value)
+    shard = re.search(r"shard (\S+) ", message)
+    assert shard and shard.group(1).startswith(f"{base}/in/part-00"), message
+    assert "the node running it was lost" in message and "rerun the same command to resume" in message, message
+    assert "\n" not in message and opts["secret"] not in message, message
+    assert killer.killed_during
+
+    again = run_recipe(recipe)  # the default retries; nothing killed now
+    assert again.stats["input"]["documents"] == SHARDS * ROWS == again.kept + again.stats["removed"]
