@@ -105,10 +105,15 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.commands._storage_options import StorageOptionError, as_overrides
     from pipeline.recipe import load_recipe
     from pipeline.runner import run_recipe
 
-    recipe = load_recipe(args.recipe, args.set)
+    try:
+        storage = as_overrides(args.storage_options)
+    except StorageOptionError as exc:
+        return _fail(str(exc))
+    recipe = load_recipe(args.recipe, [*args.set, *storage])
     result = run_recipe(recipe, fresh=args.fresh, progress=not args.quiet)
     print_summary(result.stats)
     if recipe.output.report and not args.no_report:
@@ -181,6 +186,8 @@ def _reflow(doc: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.commands import _storage_options
+
     parser = argparse.ArgumentParser(prog="pipeline", description="Prepare LLM pretraining data from YAML recipes.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete what an earlier run of this pipeline wrote in the output folder, and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a recipe without running it",
