@@ -67,6 +67,29 @@ class NodeKiller(threading.Thread):
             self.error = exc
 
 
+def assert_redone_elsewhere(node: ExtraNode) -> None:
+    """Ray's own record: the attempt on the killed node failed with NODE_DIED (it was cut mid-task,
+    nothing of it finished there) and a later attempt of the same task finished on another node.
+    Task events reach the state API within about a second: look a few times."""
+    from ray.util.state import list_tasks
+
+    deadline = time.monotonic() + 20
+    while True:
+        there = list_tasks(filters=[("node_id", "=", node.node_id)], detail=True, raise_on_missing_output=False)
+        killed = [t for t in there if t.name.endswith("_run_task")]
+        redone = {t.task_id: [(a.attempt_number, a.state, a.node_id) for a in list_tasks(
+            filters=[("task_id", "=", t.task_id)], detail=True, raise_on_missing_output=False)] for t in killed}
+        ok = killed and all(t.state == "FAILED" and t.error_type == "NODE_DIED" for t in killed) and all(
+            any(n > 0 and state == "FINISHED" and where != node.node_id for n, state, where in attempts)
+            for attempts in redone.values())
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tasks on the killed node: {[(t.task_id, t.state, t.error_type) for t in killed]}; "
+                                 f"their attempts: {redone}")
+        time.sleep(0.5)
+
+
 def kept_bytes(out: Location) -> dict[str, bytes]:
     return {n: (out / n).read_bytes() for n in out.list_names() if n.endswith(".parquet")}
 
@@ -116,8 +139,9 @@ def test_a_worker_node_killed_mid_task_is_retried_elsewhere_with_no_loss_and_no_
     local["input"]["batch_size"] = 25
     expected = run_recipe(validate_recipe(local))
 
-    with node_killed_mid_task(ray_cluster):
+    with node_killed_mid_task(ray_cluster) as killer:
         result = run_recipe(validate_recipe(remote_recipe(base, ray_cluster, opts)))
+    assert_redone_elsewhere(killer.node)
 
     out = base / "out"
     reference = Location(tmp_path / "reference")
