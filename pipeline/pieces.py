@@ -209,6 +209,10 @@ def run_join_task(task: JoinTask) -> dict[str, Any]:
     meter = TaskMeter()
     recipe = Recipe.model_validate(json.loads(task.recipe_json))
     layout = Layout(output_location(task.out, recipe.storage_options))
+    done = layout.segment_done(task.segment, task.shard.name).read_mark()
+    if done is not None:  # a retry of a join that finished, its worker lost before it returned
+        pieces_dir(layout, task.segment.index, task.shard.name, task.pieces[0].split).parent.delete()
+        return done
     join = FileJoin(recipe, layout, task.segment, task.shard, task.pieces)
     try:
         return join.finish(meter)

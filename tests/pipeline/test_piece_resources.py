@@ -38,3 +38,28 @@ def test_merged_resources_sum_costs_and_keep_the_largest_peak_and_growth():
                       "start_rss_bytes": 600, "read_bytes": 15, "write_bytes": 3}
     assert merge_resources([]) is None
     assert merge_resources([a, {**b, "peak_rss_per_task": False}])["peak_rss_per_task"] is False
+
+
+def test_a_join_task_run_again_after_it_finished_returns_its_mark(tmp_path):
+    """Ray retries a task whose node died after the task's work was done (its mark written, its
+    pieces being deleted, its result not yet returned): the retry must not fail for lack of pieces."""
+    from pipeline.io.readers import list_shards
+    from pipeline.pieces import JoinTask, plan_segment, run_join_task
+    from pipeline.plan import Layout, plan_segments
+    from storage.location import Location
+
+    write_parquet_shards(tmp_path / "in", 1, 120)
+    out = tmp_path / "out"
+    data = recipe_dict(f"{tmp_path}/in/*.parquet", str(out), steps=[{"words_filter": {"min_words": 3}}])
+    data["input"]["rows_per_task"] = 40
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", data))
+    shards = list_shards(recipe.input)
+    (seg,) = plan_segments(recipe.build_steps())
+    layout = Layout(Location(out))
+    pieces = plan_segment(layout, recipe, seg, shards)[shards[0].name]
+    assert pieces is not None and len(pieces) == 3
+    run_recipe(recipe)
+    mark = json.loads((out / "_work" / "seg0" / "_done" / "part-000.json").read_text())
+    kept = (out / "part-000.parquet").read_bytes()
+    again = run_join_task(JoinTask(recipe.model_dump_json(), str(out), seg, shards[0], pieces))
+    assert again == mark and (out / "part-000.parquet").read_bytes() == kept
