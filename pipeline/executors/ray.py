@@ -187,7 +187,8 @@ class RayBackend(Backend):
         show = self.show_progress and any(t.progress_key for t in tasks)
         bar = ShardProgress(label, documents_total(tasks) if show else None, enabled=show)
         board = self._progress_board() if show else None
-        refs = [self._task.options(**self._options(task)).remote(task, board) for task in tasks]
+        # named as errors name them ("shard s3://b/in/part-0.parquet"): Ray's dashboard and state API show it
+        refs = [self._task.options(name=task.name, **self._options(task)).remote(task, board) for task in tasks]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[dict[str, Any] | None] = [None] * len(tasks)
         pending = list(refs)

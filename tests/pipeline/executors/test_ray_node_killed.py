@@ -36,29 +36,29 @@ def steps(seconds: float) -> list[dict]:
     ]
 
 
-def running_on(node: ExtraNode) -> list[str]:
+def running_on(node: ExtraNode, address: str) -> list[str]:
     """Names of the pipeline's tasks Ray reports running on the node."""
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(filters=[("state", "=", "RUNNING"), ("node_id", "=", node.node_id)], timeout=10,
+    tasks = list_tasks(address, filters=[("state", "=", "RUNNING"), ("node_id", "=", node.node_id)], timeout=10,
                        raise_on_missing_output=False)
-    return [t.name for t in tasks if t.name.endswith("_run_task")]
+    return [t.name for t in tasks if t.name.startswith("shard ")]
 
 
 class NodeKiller(threading.Thread):
     """Kills the node once Ray reports one of the run's tasks running there (not after a guessed
     delay: the kill must land mid-task)."""
 
-    def __init__(self, node: ExtraNode, stop: threading.Event):
+    def __init__(self, node: ExtraNode, address: str, stop: threading.Event):
         super().__init__(daemon=True)
-        self.node, self.stop = node, stop
+        self.node, self.address, self.stop = node, address, stop
         self.killed_during: list[str] = []
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                if names := running_on(self.node):
+                if names := running_on(self.node, self.address):
                     self.node.kill()
                     self.killed_during = names
                     return
@@ -67,7 +67,7 @@ class NodeKiller(threading.Thread):
             self.error = exc
 
 
-def assert_redone_elsewhere(node: ExtraNode) -> None:
+def assert_redone_elsewhere(node: ExtraNode, address: str) -> None:
     """Ray's own record: the attempt on the killed node failed with NODE_DIED (it was cut mid-task,
     nothing of it finished there) and a later attempt of the same task finished on another node.
     Task events reach the state API within about a second: look a few times."""
@@ -75,10 +75,12 @@ def assert_redone_elsewhere(node: ExtraNode) -> None:
 
     deadline = time.monotonic() + 20
     while True:
-        there = list_tasks(filters=[("node_id", "=", node.node_id)], detail=True, raise_on_missing_output=False)
-        killed = [t for t in there if t.name.endswith("_run_task")]
+        there = list_tasks(address, filters=[("node_id", "=", node.node_id)], detail=True,
+                           raise_on_missing_output=False)
+        killed = [t for t in there if t.name.startswith("shard ")]
         redone = {t.task_id: [(a.attempt_number, a.state, a.node_id) for a in list_tasks(
-            filters=[("task_id", "=", t.task_id)], detail=True, raise_on_missing_output=False)] for t in killed}
+            address, filters=[("task_id", "=", t.task_id)], detail=True, raise_on_missing_output=False)]
+            for t in killed}
         ok = killed and all(t.state == "FAILED" and t.error_type == "NODE_DIED" for t in killed) and all(
             any(n > 0 and state == "FINISHED" and where != node.node_id for n, state, where in attempts)
             for attempts in redone.values())
@@ -117,7 +119,7 @@ def node_killed_mid_task(cluster: RayCluster) -> Iterator[NodeKiller]:
     """A node added for the block, killed once a task of the run is running on it."""
     node = add_worker_node(cluster, f"doomed-{uuid.uuid4().hex[:6]}")
     stop = threading.Event()
-    killer = NodeKiller(node, stop)
+    killer = NodeKiller(node, cluster.address, stop)
     try:
         killer.start()
         yield killer
@@ -141,7 +143,9 @@ def test_a_worker_node_killed_mid_task_is_retried_elsewhere_with_no_loss_and_no_
 
     with node_killed_mid_task(ray_cluster) as killer:
         result = run_recipe(validate_recipe(remote_recipe(base, ray_cluster, opts)))
-    assert_redone_elsewhere(killer.node)
+    (name,) = killer.killed_during  # Ray shows the pipeline's name of the task
+    assert re.fullmatch(rf"shard {re.escape(str(base))}/in/part-00\d\.parquet", name), name
+    assert_redone_elsewhere(killer.node, ray_cluster.address)
 
     out = base / "out"
     reference = Location(tmp_path / "reference")
