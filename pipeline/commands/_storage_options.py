@@ -1,6 +1,7 @@
 """`--storage-option KEY=VALUE` for the commands that reach an output folder on a store without a
-recipe (`pipeline report`, `pipeline tokenize`) and for `pipeline run`: the same fsspec settings
-as a recipe's top-level `storage_options`. Values may be credentials: no message repeats them."""
+recipe (`pipeline report`, `pipeline tokenize`) and for `pipeline run` and `validate`: the same
+fsspec settings as a recipe's top-level `storage_options`. Values may be credentials: no message
+repeats them."""
 
 from __future__ import annotations
 

@@ -104,3 +104,17 @@ def test_tokenize_to_a_store_given_on_the_command_line(s3_server, tmp_path: Path
     assert all((remote / n).read_bytes() == (local / n).read_bytes() for n in local.list_names() if n != "tokens.json")
     printed = capsys.readouterr()
     assert f"token files: {remote}/" in printed.out and SECRET_KEY not in printed.out + printed.err
+
+
+def test_validate_probes_the_store_given_on_the_command_line(s3_server, tmp_path: Path, capsys,
+                                                             no_aws_environment) -> None:
+    write_parquet_shards(tmp_path / "in", 1, 10)
+    url = f"s3://{s3_server.new_prefix()}/out"
+    recipe = str(write_recipe(tmp_path / "r.yaml", recipe_dict(f"{tmp_path}/in/*.parquet", url)))
+    assert main(["validate", recipe, *options(s3_server)]) == 0
+    assert "ok" in capsys.readouterr().out
+    wrong = "not-the-secret-5678"
+    assert main(["validate", recipe, *options(s3_server)[:2], "--storage-option", f"secret={wrong}",
+                 *options(s3_server)[4:]]) == 2
+    err = capsys.readouterr().err
+    assert f"output.path: {url}: cannot write there: access denied" in err and wrong not in err, err
