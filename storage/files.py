@@ -169,7 +169,7 @@ def _remove_own_spool() -> None:
     """At a normal exit: this process's spool folder, if it holds nothing (a thread still
     uploading keeps it; the next process removes it), and those of processes gone meanwhile (a
     driver outlives its workers)."""
-    if _spool is not None and _spool[0] == os.getpid():
+    if _spool is not None and _spool[0] == os.getpid() and _spool[1].parent.is_dir():
         _remove_spools_of_gone_processes(_spool[1].parent)
         try:
             _spool[1].rmdir()
