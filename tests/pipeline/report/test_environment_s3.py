@@ -61,3 +61,15 @@ def test_a_big_or_unreadable_file_on_a_store_is_said_so(s3_server, monkeypatch: 
     assert trained[:2] == ("artifacts", f"{base}/none"), trained
     assert trained[3].startswith("(not listed: cannot read the store: access denied"), trained
     assert "not-the-secret" not in model[3] + trained[3]
+
+
+def test_local_models_and_artifacts_are_hashed_as_before(tmp_path: Path) -> None:
+    op = registry.build("language_filter", {"languages": ["en"], "model_path": str(bundled_model_path())})
+    (tmp_path / "artifacts" / "tok").mkdir(parents=True)
+    (tmp_path / "artifacts" / "tok" / "tokenizer.json").write_text("{}")
+    (tmp_path / "artifacts" / "tok" / ".tokenizer.json.tmp-1-ab").write_text("unfinished")  # not listed
+    rows = environment.model_files([op, None], tmp_path / "artifacts")
+    assert rows == [("step 0 language_filter.model_path", str(bundled_model_path()), len(MODEL), sha(MODEL)),
+                    ("artifact tok/tokenizer.json", str(tmp_path / "artifacts" / "tok" / "tokenizer.json"), 2,
+                     sha(b"{}"))]
+    assert environment.model_files([op], tmp_path / "nothing") == rows[:1]
