@@ -44,12 +44,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     Custom operators are imported (and their parameters checked) only with --allow-custom."""
     import re
 
+    from pipeline.commands._storage_options import StorageOptionError, as_overrides
     from pipeline.recipe import RecipeError, apply_overrides, load_recipe, read_yaml, validate_recipe
 
-    data = apply_overrides(read_yaml(args.recipe), args.set)
+    try:
+        overrides = [*args.set, *as_overrides(args.storage_options)]
+    except StorageOptionError as exc:
+        return _fail(str(exc))
+    data = apply_overrides(read_yaml(args.recipe), overrides)
     custom = {} if args.allow_custom else _custom_steps(data)
     if not custom:
-        recipe = load_recipe(args.recipe, args.set)
+        recipe = load_recipe(args.recipe, overrides)
         out.print(f"[green]ok[/]: {args.recipe}: {len(recipe.steps)} steps, input and parameters valid")
         return 0
     for i, name in custom.items():
@@ -105,10 +110,15 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.commands._storage_options import StorageOptionError, as_overrides
     from pipeline.recipe import load_recipe
     from pipeline.runner import run_recipe
 
-    recipe = load_recipe(args.recipe, args.set)
+    try:
+        storage = as_overrides(args.storage_options)
+    except StorageOptionError as exc:
+        return _fail(str(exc))
+    recipe = load_recipe(args.recipe, [*args.set, *storage])
     result = run_recipe(recipe, fresh=args.fresh, progress=not args.quiet)
     print_summary(result.stats)
     if recipe.output.report and not args.no_report:
@@ -181,6 +191,8 @@ def _reflow(doc: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.commands import _storage_options
+
     parser = argparse.ArgumentParser(prog="pipeline", description="Prepare LLM pretraining data from YAML recipes.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete what an earlier run of this pipeline wrote in the output folder, and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a recipe without running it",
@@ -201,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--allow-custom", action="store_true",
                    help="import the modules of custom operators (module:Class) to check them: runs their code")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("ops", help="list operators, or show one", description="List operators with parameters and docs.")

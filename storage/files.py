@@ -4,14 +4,21 @@ The one promise: nothing is ever visible under its final name before it is compl
 disk a write goes to a temporary sibling (`.NAME.tmp-PID-RANDOM`) renamed into place on commit;
 this module is the only place of the project that renames. On an object store (no rename) the data
 is spooled to a local temporary file and uploaded once, under its final key, when complete; a
-completion mark written after the data is what resume trusts.
+completion mark written after the data is what resume trusts. Spooled files live in a folder of
+the process that writes them (`spool_dir`), which the next process on the machine deletes once
+that process is gone: a `kill -9` mid-upload leaves nothing behind for long.
 """
 
 from __future__ import annotations
 
+import atexit
+import errno
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
 import threading
 import uuid
@@ -103,6 +110,74 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and TEMP_MARK in name
 
 
+SPOOL_ROOT = "pipeline-spool-"  # + uid: <tmp>/pipeline-spool-<uid>/<pid>-<process start>/
+_SPOOL_NAME = re.compile(r"^(\d+)-(\d+|x)$")
+_spool: tuple[int, Path] | None = None  # (pid, folder): a forked child makes its own
+
+
+def spool_dir() -> Path:
+    """This process's folder for files on their way to a store (made on first use, in the
+    temporary folder: TMPDIR). Making it first deletes the folders of this user's processes that
+    are gone (killed mid-upload): named by pid and process start, so a reused pid is told apart.
+    Nothing else under the root is touched."""
+    global _spool
+    from storage.lock import _process_start
+
+    pid = os.getpid()
+    if _spool is not None and _spool[0] == pid and _spool[1].is_dir():
+        return _spool[1]
+    root = Path(tempfile.gettempdir()) / f"{SPOOL_ROOT}{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # another user's, or a symlink
+        raise PermissionError(f"{root} is not a folder of this user: delete it, or set TMPDIR to another folder")
+    _remove_spools_of_gone_processes(root)
+    folder = root / f"{pid}-{_process_start(pid) or 'x'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if _spool is None:
+        atexit.register(_remove_own_spool)
+    _spool = (pid, folder)
+    return folder
+
+
+def _remove_spools_of_gone_processes(root: Path) -> None:
+    from storage.lock import gone_from_this_host
+
+    host = socket.gethostname()
+    for entry in root.iterdir():
+        match = _SPOOL_NAME.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid, start = int(match.group(1)), match.group(2)
+        if gone_from_this_host({"host": host, "pid": pid, "pid_start": None if start == "x" else start}, host):
+            _remove_tree(entry)
+
+
+def _remove_tree(folder: Path) -> None:
+    """rmtree that lets another process remove the same folder at the same time."""
+    for _ in range(3):
+        try:
+            shutil.rmtree(folder)
+            return
+        except FileNotFoundError:  # a file or the folder went meanwhile: look again
+            if not folder.exists():
+                return
+    shutil.rmtree(folder)
+
+
+def _remove_own_spool() -> None:
+    """At a normal exit: this process's spool folder, if it holds nothing (a thread still
+    uploading keeps it; the next process removes it), and those of processes gone meanwhile (a
+    driver outlives its workers)."""
+    if _spool is not None and _spool[0] == os.getpid() and _spool[1].parent.is_dir():
+        _remove_spools_of_gone_processes(_spool[1].parent)
+        try:
+            _spool[1].rmdir()
+        except OSError as exc:  # not empty, or already gone: left to the next process's sweep
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                raise
+
+
 class AtomicFile:
     """A binary file that appears under `path` only on `commit()`; `abort()` leaves no trace.
 
@@ -113,7 +188,7 @@ class AtomicFile:
         self.storage_options = _options(path, storage_options)
         self._done = False
         if is_url(path):
-            fd, tmp = tempfile.mkstemp(prefix="pipeline-upload-")
+            fd, tmp = tempfile.mkstemp(prefix="upload-", dir=spool_dir())
             self._tmp = Path(tmp)
             self.handle: IO[bytes] = os.fdopen(fd, "wb")
         else:
@@ -260,7 +335,7 @@ def staging_dir(final: PathLike, storage_options: dict[str, Any] | None = None) 
     Native libraries write into it by plain paths; on an exception it is deleted."""
     remote = is_url(final)
     if remote:
-        tmp = Path(tempfile.mkdtemp(prefix="pipeline-stage-"))
+        tmp = Path(tempfile.mkdtemp(prefix="stage-", dir=spool_dir()))
     else:
         target = local_path(final)
         target.parent.mkdir(parents=True, exist_ok=True)
