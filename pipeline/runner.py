@@ -5,14 +5,17 @@ runs in a task), `executors` (where tasks run), `stats` (the merged accounting).
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from operators.base import GlobalOperator, Operator
-from pipeline.errors import AccountingError, StepError  # noqa: F401 - part of this module's API
+from pipeline.errors import AccountingError, StepError, TaskFailed  # noqa: F401 - part of this module's API
 from pipeline.executors.base import Backend, Task, TaskResources
+from pipeline.groups import bundle, name_at_fault, plan_groups, unbundled
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
 from pipeline.pieces import (
@@ -65,20 +68,30 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
         backend = backend or make_backend(recipe.executor, progress=progress)
         try:
             for seg in segments:
-                if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
-                    _run_stages(backend, recipe_json, layout, steps, seg, shards)
                 done = layout.done_names(layout.segment_marks(seg))
                 todo = [s for s in shards if s.name not in done]
                 plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
-                tasks = [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout)
-                         for s in todo for piece in plans[s.name] or [None]
-                         if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
-                split = [(s, pieces) for s in todo if (pieces := plans[s.name])]
+                group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
+                                                                for s in todo], recipe.input.rows_per_task)
+                if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
+                    _run_stages(backend, recipe_json, layout, steps, seg, shards,
+                                {s.index: group_of.get(s.name) for s in todo})
+                tasks = []
+                for s in todo:
+                    pieces = plans[s.name].pieces
+                    tasks += [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout,
+                                          plans[s.name].rows)
+                              for piece in pieces or [None]
+                              if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
+                # small files share a task; each still writes its own files and mark
+                tasks = bundle(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
+                split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
+                shard_done = functools.partial(_shard_done, layout, seg)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
                     with joining_while_running([FileJoin(recipe, layout, seg, s, p) for s, p in split]):
-                        backend.map(tasks, label=segment_label(seg, steps))
+                        _map(backend, tasks, segment_label(seg, steps), shard_done)
                 else:
-                    backend.map(tasks, label=segment_label(seg, steps))
+                    _map(backend, tasks, segment_label(seg, steps), shard_done)
                     joins = [Task(run_join_task, JoinTask(recipe_json, str(layout.out), seg, s, p), f"joining {s.path}")
                              for s, p in split]
                     backend.map(joins, label=f"{segment_label(seg, steps)}: joining pieces")
@@ -108,21 +121,41 @@ def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
     return TaskResources(cpus, mem, who_cpu if who_cpu == who_mem or not mem else f"{who_cpu}, {who_mem}")
 
 
-def _shard_task(item: ShardTask, steps: list[Operator], layout: Layout) -> Task:
+def _shard_task(item: ShardTask, steps: list[Operator], layout: Layout, rows: int | None) -> Task:
     seg = item.segment
     declared = [(steps[k].name, steps[k].resources) for k in range(seg.first, seg.end)]
     if item.piece is not None:
         return Task(run_shard_task, item, f"shard {item.shard.path} piece {item.piece.label}", _resources(declared),
                     progress_key=progress_key(item.shard.name, item.piece), documents=item.piece.rows)
     return Task(run_shard_task, item, f"shard {item.shard.path}", _resources(declared),
-                progress_key=item.shard.name, documents=_documents(layout, seg, item.shard))
+                progress_key=item.shard.name, documents=_documents(layout, seg, item.shard, rows))
 
 
-def _documents(layout: Layout, seg: Segment, shard: Shard) -> int | None:
-    """Documents a shard task will read, from the Parquet footer (None when not cheaply known)."""
+def _map(backend: Backend, tasks: list[Task], label: str, done: Callable[[Task], bool]) -> list[dict[str, Any]]:
+    """Run bundled tasks; results one a task, as if none were grouped. A worker that died in a group
+    is reported naming the task it was running."""
+    try:
+        return unbundled(tasks, backend.map(tasks, label=label))
+    except TaskFailed as exc:
+        raise TaskFailed(name_at_fault(str(exc), tasks, done)) from exc
+
+
+def _shard_done(layout: Layout, seg: Segment, task: Task) -> bool:
+    return layout.segment_done(seg, task.arg.shard.name).exists()
+
+
+def _stage_done(layout: Layout, op: GlobalOperator, stage: str, task: Task) -> bool:
+    return layout.stage_done(task.arg.step, op, stage, str(task.arg.task_index)).exists()
+
+
+def _documents(layout: Layout, seg: Segment, shard: Shard, rows: int | None) -> int | None:
+    """Documents a shard task will read, from the Parquet footer (None when not cheaply known);
+    `rows`: the file plan's, when the plan read it (JSONL lines are not documents)."""
     import pyarrow.parquet as pq
 
     loc = layout.segment_input(seg, shard.name)
+    if rows is not None and (loc is not None or shard.format == "parquet"):
+        return rows
     if loc is None:
         if "://" in shard.path or shard.format != "parquet":
             return None
@@ -136,7 +169,9 @@ def _documents(layout: Layout, seg: Segment, shard: Shard) -> int | None:
 
 
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,
-                shards: list[Shard]) -> list[dict[str, Any]]:
+                shards: list[Shard], group_of: dict[int, int | None]) -> list[dict[str, Any]]:
+    """The global operator's stages in order; a per-shard stage's tasks of small files share a
+    task as the segment's shard tasks do (`group_of`: shard index -> group number)."""
     op = steps[seg.first]
     assert isinstance(op, GlobalOperator)
     results = []
@@ -148,5 +183,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
         resources = _resources([(label, stage.resources)])
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),
                       f"{label} task {i}", resources) for i in todo]
-        results += backend.map(tasks, label=label)
+        if stage.kind == "shard":
+            tasks = bundle(tasks, [group_of.get(i) for i in todo])
+        results += _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
     return results

@@ -3,7 +3,8 @@ what a backend needs to place and report it; backends know nothing of what the f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +67,20 @@ def set_progress_hook(hook: Callable[[str, int], None] | None) -> None:
 def report_progress(key: str, documents_done: int) -> None:
     if _progress is not None:
         _progress(key, documents_done)
+
+
+@contextlib.contextmanager
+def progress_counted_as(key: str, before: int) -> Iterator[None]:
+    """Per-batch reports made inside the block count on `key`, after `before` documents: the
+    tasks of a group share the group's one bar, which the driver ends by the group's key."""
+    outer = _progress
+
+    def counted(_key: str, done: int) -> None:
+        if outer is not None:
+            outer(key, before + done)
+
+    set_progress_hook(counted if outer is not None else None)
+    try:
+        yield
+    finally:
+        set_progress_hook(outer)

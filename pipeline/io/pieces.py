@@ -38,20 +38,53 @@ def is_parquet(shard: Shard, spec: Any) -> bool:
     return spec.format == "parquet" or (spec.format == "auto" and shard.format == "parquet")
 
 
+UNCOUNTED_BYTES_PER_ROW = 200  # a JSONL file whose lines are not counted: its size over this, as rows
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """How one file is read: its pieces (None: one task reads it whole) and its rows, which decide
+    whether it is small enough to share a task with its neighbours (pipeline/groups.py): Parquet
+    rows from the footer, JSONL lines as counted, or for compressed and remote JSONL (never
+    scanned) the size over UNCOUNTED_BYTES_PER_ROW, an overestimate for text (a few KB a
+    document, about 1 KB compressed); None when unknown (an unreadable file: its task reports it)."""
+
+    pieces: list[Piece] | None
+    rows: int | None
+
+
+def plan_file(shard: Shard, spec: Any, rows_per_task: int | None) -> FilePlan:
+    if not rows_per_task:
+        return FilePlan(None, None)
+    if is_parquet(shard, spec):
+        groups = parquet_row_groups(shard.path, spec.storage_options)
+        return FilePlan(None if groups is None else row_group_pieces(groups, rows_per_task),
+                        None if groups is None else sum(groups))
+    if "://" in shard.path or shard.path.endswith((".gz", ".zst")):
+        return FilePlan(None, _estimated_rows(shard.path, spec.storage_options))
+    pieces, lines = _scan_jsonl(shard.path, rows_per_task)
+    return FilePlan(pieces, lines)
+
+
 def plan_pieces(shard: Shard, spec: Any, rows_per_task: int | None) -> list[Piece] | None:
     """The pieces of one input file, or None when it is read whole."""
-    if not rows_per_task:
-        return None
-    if is_parquet(shard, spec):
-        return parquet_pieces(shard.path, rows_per_task, spec.storage_options)
-    if "://" in shard.path or shard.path.endswith((".gz", ".zst")):
-        return None
-    return jsonl_pieces(shard.path, rows_per_task)
+    return plan_file(shard, spec, rows_per_task).pieces
 
 
-def parquet_pieces(path: str, rows_per_task: int, storage_options: dict[str, Any] | None = None) -> list[Piece] | None:
-    """Consecutive row groups, a new piece once one holds `rows_per_task` rows or more. An
-    unreadable footer is left for the task reading the file to report."""
+def _estimated_rows(path: str, storage_options: dict[str, Any] | None) -> int | None:
+    import fsspec
+
+    try:
+        fs, inner = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        size = fs.size(inner)
+    except (OSError, ValueError):  # the task reading the file reports it
+        return None
+    return None if size is None else -(-int(size) // UNCOUNTED_BYTES_PER_ROW)
+
+
+def parquet_row_groups(path: str, storage_options: dict[str, Any] | None = None) -> list[int] | None:
+    """Rows of each row group, from the footer; None for an unreadable footer (left for the task
+    reading the file to report)."""
     import pyarrow.parquet as pq
 
     from storage.location import Location
@@ -61,7 +94,16 @@ def parquet_pieces(path: str, rows_per_task: int, storage_options: dict[str, Any
             meta = pq.ParquetFile(source).metadata
     except (OSError, ValueError):
         return None
-    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def parquet_pieces(path: str, rows_per_task: int, storage_options: dict[str, Any] | None = None) -> list[Piece] | None:
+    groups = parquet_row_groups(path, storage_options)
+    return None if groups is None else row_group_pieces(groups, rows_per_task)
+
+
+def row_group_pieces(groups: list[int], rows_per_task: int) -> list[Piece] | None:
+    """Consecutive row groups, a new piece once one holds `rows_per_task` rows or more."""
     bounds = [0]
     rows = 0
     for i, n in enumerate(groups):
@@ -81,6 +123,11 @@ def parquet_pieces(path: str, rows_per_task: int, storage_options: dict[str, Any
 def jsonl_pieces(path: str, rows_per_task: int) -> list[Piece] | None:
     """Cut after every `rows_per_task`-th newline; a line is what `readline` returns, so blank
     lines count as they do in a whole-file read."""
+    return _scan_jsonl(path, rows_per_task)[0]
+
+
+def _scan_jsonl(path: str, rows_per_task: int) -> tuple[list[Piece] | None, int]:
+    """The file's pieces (None: one) and its lines, in one pass."""
     cuts = [0]  # byte offsets where a piece starts
     lines_before = 0  # newlines before the current chunk
     size = 0
@@ -97,12 +144,12 @@ def jsonl_pieces(path: str, rows_per_task: int) -> list[Piece] | None:
                     next_cut_line += rows_per_task
             lines_before += n
             size += len(chunk)
+    lines = lines_before + (last != b"\n")  # a last line without newline is a line too
     if cuts[-1] >= size:  # the file ends exactly at a cut
         cuts.pop()
-    if len(cuts) == 1:
-        return None
+    if len(cuts) <= 1:
+        return None, lines
     bounds = cuts + [size]
     count = len(cuts)
-    lines = lines_before + (last != b"\n")  # a last line without newline is a line too
     return [Piece(p, count, rows_per_task, p * rows_per_task, None, (bounds[p], bounds[p + 1]),
-                  min(rows_per_task, lines - p * rows_per_task)) for p in range(count)]
+                  min(rows_per_task, lines - p * rows_per_task)) for p in range(count)], lines
