@@ -18,6 +18,7 @@ from pipeline.executors.base import Backend, Task, TaskResources
 from pipeline.groups import bundle, name_at_fault, plan_groups, unbundled
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
+from pipeline.line_pieces import plan_remote_jsonl
 from pipeline.pieces import (
     FileJoin,
     JoinTask,
@@ -71,6 +72,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 done = layout.done_names(layout.segment_marks(seg))
                 todo = [s for s in shards if s.name not in done]
                 plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
+                plans.update(plan_remote_jsonl(layout, recipe, seg, todo, backend))  # lines counted by tasks
                 group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
                                                                 for s in todo], recipe.input.rows_per_task)
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):

@@ -61,7 +61,8 @@ def plan_file(shard: Shard, spec: Any, rows_per_task: int | None) -> FilePlan:
         return FilePlan(None if groups is None else row_group_pieces(groups, rows_per_task),
                         None if groups is None else sum(groups))
     if "://" in shard.path or shard.path.endswith((".gz", ".zst")):
-        return FilePlan(None, _estimated_rows(shard.path, spec.storage_options))
+        size = shard.size if shard.size is not None else _size(shard.path, spec.storage_options)
+        return FilePlan(None, None if size is None else -(-size // UNCOUNTED_BYTES_PER_ROW))
     pieces, lines = _scan_jsonl(shard.path, rows_per_task)
     return FilePlan(pieces, lines)
 
@@ -71,7 +72,8 @@ def plan_pieces(shard: Shard, spec: Any, rows_per_task: int | None) -> list[Piec
     return plan_file(shard, spec, rows_per_task).pieces
 
 
-def _estimated_rows(path: str, storage_options: dict[str, Any] | None) -> int | None:
+def _size(path: str, storage_options: dict[str, Any] | None) -> int | None:
+    """A file's bytes when its listing did not say (a request)."""
     import fsspec
 
     try:
@@ -79,7 +81,7 @@ def _estimated_rows(path: str, storage_options: dict[str, Any] | None) -> int | 
         size = fs.size(inner)
     except (OSError, ValueError):  # the task reading the file reports it
         return None
-    return None if size is None else -(-int(size) // UNCOUNTED_BYTES_PER_ROW)
+    return None if size is None else int(size)
 
 
 def parquet_row_groups(path: str, storage_options: dict[str, Any] | None = None) -> list[int] | None:
