@@ -2,9 +2,10 @@
 
 A Parquet file is cut between row groups, about `rows_per_task` rows a piece; an uncompressed
 local JSONL file is cut on line boundaries every `rows_per_task` lines (one pass counting
-newlines, which also gives each piece the line number it starts at). Compressed JSONL (a stream
-without random access) and JSONL on object stores stay whole. A piece knows the file row of its
-first record, so document keys, default ids and quarantined rows are the same as in a whole-file read.
+newlines, which also gives each piece the line number it starts at); one on an object store by
+byte ranges whose lines are counted by tasks (pipeline/line_pieces.py). Compressed JSONL (a stream
+without random access) stays whole. A piece knows the file row of its first record, so document
+keys, default ids and quarantined rows are the same as in a whole-file read.
 """
 
 from __future__ import annotations
