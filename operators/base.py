@@ -326,6 +326,8 @@ class GlobalOperator(Operator):
             inputs = [ShardInput(0, "shard-0", batches)]
             ctx.shards = lambda: iter(inputs)
             for stage in self.stages():
+                if stage.skipped(ctx):
+                    continue
                 for task in stage.task_indices([0]):
                     stage.run(task, inputs, ctx)
             self.bind(ctx)

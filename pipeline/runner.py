@@ -31,7 +31,7 @@ from pipeline.pieces import (
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe, storage_defaults
 from pipeline.shard_worker import ShardTask, run_shard_task
-from pipeline.stage_worker import StageTask, run_stage_task
+from pipeline.stage_worker import StageTask, run_stage_task, stage_context
 from storage.location import Location
 
 
@@ -177,7 +177,10 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
     op = steps[seg.first]
     assert isinstance(op, GlobalOperator)
     results = []
+    ctx = stage_context(layout, seg.first, op, [s.name for s in shards])  # what a stage's `skip` reads
     for si, stage in enumerate(op.stages()):
+        if stage.skipped(ctx):  # earlier stages made it unnecessary (a converged round)
+            continue
         indices = stage.task_indices([s.index for s in shards])
         done = layout.done_names(layout.stage_marks(seg.first, op, stage.name))
         todo = [i for i in indices if str(i) not in done]
