@@ -12,13 +12,21 @@ from pipeline.io.readers import Shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.task_metrics import summarize as summarize_tasks
-from storage.location import read_marks
+from storage.location import Location, read_marks
 
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
 
 def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
-                wall_seconds: float) -> dict[str, Any]:
+                wall_seconds: float, written: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The accounting from every completion mark; `written`: marks this process's tasks wrote and
+    returned (by URL), which are not read back (on a store, a request each)."""
+    known = written or {}
+
+    def marks(places: list[Location]) -> list[Any]:
+        fetched = iter(read_marks([m for m in places if m.url not in known]))
+        return [known[m.url] if m.url in known else next(fetched) for m in places]
+
     step_totals: list[dict[str, Any]] = [
         {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
          "removed": Counter(), "metrics": Counter(), "stage_seconds": 0.0, "stages": {}}
@@ -33,7 +41,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
     segment_marks: dict[int, list[dict[str, Any]]] = {}
     stage_marks: dict[int, list[dict[str, Any]]] = {}
     # every mark in one batch of requests (on a store their latencies would add up one by one)
-    seg_marks = iter(read_marks([layout.segment_done(seg, shard.name) for seg in segments for shard in shards]))
+    seg_marks = iter(marks([layout.segment_done(seg, shard.name) for seg in segments for shard in shards]))
     for seg in segments:
         for shard in shards:
             s = next(seg_marks)
@@ -62,7 +70,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
             continue
         done = layout.step_dir(k, op) / "_done"
         places += [(k, done / rel) for rel in done.walk() if rel.count("/") == 1 and rel.endswith(".json")]
-    for (k, mark), s in zip(places, read_marks([m for _, m in places]), strict=True):
+    for (k, mark), s in zip(places, marks([m for _, m in places]), strict=True):
         if s is None:
             raise AccountingError(f"stage mark {mark} vanished while the run's stats were read")
         stage_marks.setdefault(k, []).append(s)
