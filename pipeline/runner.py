@@ -174,6 +174,9 @@ def _documents(layout: Layout, seg: Segment, shard: Shard, rows: int | None) -> 
         return None
 
 
+SKIPPED = "_skipped"  # the mark of a stage its `skip` said was unnecessary (no task ran)
+
+
 def _mark(result: dict[str, Any]) -> dict[str, Any]:
     """The completion mark a shard task wrote, from the result it returned."""
     return {k: v for k, v in result.items() if k != "progress_documents"}
@@ -189,11 +192,15 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
     results = []
     ctx = stage_context(layout, seg.first, op, [s.name for s in shards])  # what a stage's `skip` reads
     for si, stage in enumerate(op.stages()):
-        if stage.skipped(ctx):  # earlier stages made it unnecessary (a converged round)
-            continue
+        marks = layout.stage_marks(seg.first, op, stage.name)
+        done = layout.done_names(marks)
         indices = stage.task_indices([s.index for s in shards])
-        done = layout.done_names(layout.stage_marks(seg.first, op, stage.name))
         todo = [i for i in indices if str(i) not in done]
+        if SKIPPED in done or not todo:
+            continue
+        if stage.skipped(ctx):  # earlier stages made it unnecessary (a converged round): said once, for a rerun
+            (marks / f"{SKIPPED}.json").write_json({"stage": stage.name, "skipped": True})
+            continue
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),

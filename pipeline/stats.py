@@ -69,7 +69,8 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         if not isinstance(op, GlobalOperator):
             continue
         done = layout.step_dir(k, op) / "_done"
-        places += [(k, done / rel) for rel in done.walk() if rel.count("/") == 1 and rel.endswith(".json")]
+        places += [(k, done / rel) for rel in done.walk()  # a stage's own notes (`_skipped`) are no task's
+                   if rel.count("/") == 1 and rel.endswith(".json") and not rel.split("/")[1].startswith("_")]
     for (k, mark), s in zip(places, marks([m for _, m in places]), strict=True):
         if s is None:
             raise AccountingError(f"stage mark {mark} vanished while the run's stats were read")

@@ -56,7 +56,7 @@ def test_a_join_task_run_again_after_it_finished_returns_its_mark(tmp_path):
     shards = list_shards(recipe.input)
     (seg,) = plan_segments(recipe.build_steps())
     layout = Layout(Location(out))
-    pieces = plan_segment(layout, recipe, seg, shards)[shards[0].name]
+    pieces = plan_segment(layout, recipe, seg, shards)[shards[0].name].pieces
     assert pieces is not None and len(pieces) == 3
     run_recipe(recipe)
     mark = json.loads((out / "_work" / "seg0" / "_done" / "part-000.json").read_text())

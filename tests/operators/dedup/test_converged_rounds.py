@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from pipeline.recipe import validate_recipe
 from pipeline.runner import run_recipe
 from tests.core_helpers import make_docs, recipe_dict
+from tests.pipeline.test_split_remote_jsonl import Recording
 
 
 def run(tmp_path, name: str, cc_rounds: int, workers: int = 2) -> dict:
@@ -36,3 +37,11 @@ def test_rounds_after_convergence_run_no_task(tmp_path) -> None:
     one = run(tmp_path, "one", 1, workers=1)  # one round, then the in-memory finish
     assert stats["steps"][0]["documents_removed"] > 0
     assert removed_ids(stats, tmp_path, "eight") == removed_ids(one, tmp_path, "one")
+    step = {"minhash_dedup": {"threshold": 0.7, "partitions": 4, "cc_rounds": 8}}
+    backend = Recording(2)  # a rerun: the skipped rounds are remembered, nothing runs (their data is gone)
+    try:
+        run_recipe(validate_recipe(recipe_dict(f"{tmp_path}/in/*", str(tmp_path / "eight"), steps=[step], workers=2)),
+                   backend=backend)
+    finally:
+        backend.close()
+    assert [label for label, names in backend.maps if names] == []
