@@ -19,6 +19,7 @@ from operators.pii.recognizers import (
     NER_ENTITIES,
     NER_EXTRA,
     PATTERN_ENTITIES,
+    import_presidio,
     require_spacy_model,
 )
 from operators.pii.replace import Policy, Replacer, resolve
@@ -242,6 +243,7 @@ class PIIScrubber(Mapper):
     def setup(self) -> None:
         from operators.pii.analysis import PIIAnalyzer
 
+        import_presidio(self.ner_model if self.ner_entities else None)  # seconds less a worker: see recognizers
         _silence_presidio_values()
         if self.ner_entities:
             require_spacy_model(self.ner_model)
