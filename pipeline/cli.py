@@ -74,12 +74,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wants_fork_server(args: argparse.Namespace) -> bool:
-    """Whether the recipe (with its --set overrides) asks for local worker processes that will be
-    made by a fork server: read without validating it, only a hint for starting that server
-    early; the recipe is validated right after. A driver with no thread but its main one forks
-    its workers directly (pipeline/executors/local.py), so the server is only worth starting when
-    a path is a URL (an object store client runs an event-loop thread)."""
+# the fsspec implementation a URL scheme loads (its import and client: ~0.6 s a process)
+STORE_MODULES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
+                 "abfss": "adlfs"}
+
+
+def _fork_server_plan(args: argparse.Namespace) -> tuple[list[str], list[str]] | None:
+    """When the recipe (with its --set overrides) asks for local worker processes that a fork
+    server will make: the step names and store client modules that server should import once for
+    all workers. Read without validating it, only a hint for starting that server early; the
+    recipe is validated right after. A driver with no thread but its main one forks its workers
+    directly (pipeline/executors/local.py), so the server is only worth starting when a path is a
+    URL (an object store client runs an event-loop thread)."""
     from pathlib import Path
 
     import yaml
@@ -89,9 +95,9 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
     try:
         data = load_yaml(Path(args.recipe).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):  # load_recipe reports these
-        return False
+        return None
     if not isinstance(data, dict):
-        return False
+        return None
     executor = data.get("executor")
     spec = dict(executor) if isinstance(executor, dict) else {}
     paths: list[str] = []
@@ -106,7 +112,13 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
             paths.append(value)
     workers = str(spec.get("workers", 1))
     pool = str(spec.get("type", "local")) == "local" and workers.isdigit() and int(workers) > 1
-    return pool and any("://" in p and not p.startswith("file://") for p in paths)
+    urls = [p for p in paths if "://" in p and not p.startswith("file://")]
+    if not (pool and urls):
+        return None
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    names = [str(next(iter(s))) if isinstance(s, dict) and len(s) == 1 else str(s) for s in steps]
+    modules = sorted({STORE_MODULES[u.split("://", 1)[0]] for u in urls if u.split("://", 1)[0] in STORE_MODULES})
+    return [n for n in names if ":" not in n], modules  # custom steps (module:Class) are not imported early
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -234,10 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is cmd_run and _wants_fork_server(args):
+    plan = _fork_server_plan(args) if args.func is cmd_run else None
+    if plan is not None:
         from pipeline.executors.local import start_fork_server
 
-        start_fork_server()  # its imports (~0.6 s) overlap this process's own, which follow
+        start_fork_server(*plan)  # its imports (~0.6 s and the steps' own) overlap this process's, which follow
     from operators.registry import UnknownOperator
     from pipeline.errors import AccountingError, StepError, TaskFailed
     from pipeline.io.readers import InputError

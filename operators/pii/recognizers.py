@@ -6,8 +6,8 @@ so the operator module stays cheap to import; the operator calls these from `set
 presidio imports Hugging Face `transformers` and (through thinc) `torch` at its own import when
 they are installed, for an NLP engine this project never uses: 7.4 s a process here, 1.2 s
 without them, in every worker of a run that scrubs PII. `import_presidio` hides the two while
-presidio is first imported (not when already loaded, nor for a spaCy transformer model, `*_trf`,
-which needs both); they import normally afterwards.
+presidio is first imported (not when already loaded, nor when spacy-transformers is installed:
+its `*_trf` NER models need both); they import normally afterwards.
 
 Two offline fixes over presidio's defaults:
 - presidio's e-mail validation calls `tldextract.extract`, whose default extractor fetches the
@@ -43,11 +43,14 @@ ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 UNUSED_STACKS = ("transformers", "torch")  # what presidio's import pulls in for nothing here
 
 
-def import_presidio(ner_model: str | None = None) -> None:
+def import_presidio() -> None:
     """Import presidio once per process without the machine-learning stacks it does not need."""
     if "presidio_analyzer" in sys.modules:
         return
-    hide = [] if (ner_model or "").endswith("_trf") else [m for m in UNUSED_STACKS if m not in sys.modules]
+    import importlib.util
+
+    wanted = importlib.util.find_spec("spacy_transformers") is not None  # a *_trf NER model may be used
+    hide = [] if wanted else [m for m in UNUSED_STACKS if m not in sys.modules]
     for name in hide:
         sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError: presidio and thinc expect it
     try:
