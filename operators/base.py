@@ -85,6 +85,11 @@ class Operator(BaseModel):
     def setup(self) -> None:
         """Load models or build engines. Called once per process, before the first batch."""
 
+    @classmethod
+    def preload(cls) -> None:
+        """Import the slow libraries `setup` will import (no model, no parameter): a process that
+        forks the workers calls it once, so that each worker does not import them again."""
+
     def bind_run(self, artifacts: Path | Location) -> None:
         self._run_artifacts = artifacts if isinstance(artifacts, Location) else Location(artifacts)
 
@@ -326,6 +331,8 @@ class GlobalOperator(Operator):
             inputs = [ShardInput(0, "shard-0", batches)]
             ctx.shards = lambda: iter(inputs)
             for stage in self.stages():
+                if stage.skipped(ctx):
+                    continue
                 for task in stage.task_indices([0]):
                     stage.run(task, inputs, ctx)
             self.bind(ctx)

@@ -89,6 +89,9 @@ class Stage:
     kind = "global":    fn(ctx) runs once.
     Stages write what they make under ctx.workdir (use `atomic_write_table`); the executor marks
     a stage done only when its function returned, so a rerun repeats unfinished stages.
+    `skip(ctx)`, when given, tells before a stage starts that earlier stages made it unnecessary
+    (a converged round of an iteration): the executor then runs none of its tasks. It reads only
+    small files of the work folder, and answers the same whenever it is asked again.
     """
 
     name: str
@@ -96,10 +99,14 @@ class Stage:
     fn: Callable[..., None]
     partitions: int = 1
     resources: Resources = Resources()
+    skip: Callable[[StageContext], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE_KINDS:
             raise ValueError(f"stage {self.name!r}: kind {self.kind!r} is not one of {', '.join(STAGE_KINDS)}")
+
+    def skipped(self, ctx: StageContext) -> bool:
+        return self.skip is not None and self.skip(ctx)
 
     def task_indices(self, shard_indices: Sequence[int]) -> list[int]:
         """The stage's tasks: one per shard (the shard's index), one per partition, or one (0)."""

@@ -44,12 +44,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     Custom operators are imported (and their parameters checked) only with --allow-custom."""
     import re
 
+    from pipeline.commands._storage_options import StorageOptionError, as_overrides
     from pipeline.recipe import RecipeError, apply_overrides, load_recipe, read_yaml, validate_recipe
 
-    data = apply_overrides(read_yaml(args.recipe), args.set)
+    try:
+        overrides = [*args.set, *as_overrides(args.storage_options)]
+    except StorageOptionError as exc:
+        return _fail(str(exc))
+    data = apply_overrides(read_yaml(args.recipe), overrides)
     custom = {} if args.allow_custom else _custom_steps(data)
     if not custom:
-        recipe = load_recipe(args.recipe, args.set)
+        recipe = load_recipe(args.recipe, overrides)
         out.print(f"[green]ok[/]: {args.recipe}: {len(recipe.steps)} steps, input and parameters valid")
         return 0
     for i, name in custom.items():
@@ -69,12 +74,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wants_fork_server(args: argparse.Namespace) -> bool:
-    """Whether the recipe (with its --set overrides) asks for local worker processes that will be
-    made by a fork server: read without validating it, only a hint for starting that server
-    early; the recipe is validated right after. A driver with no thread but its main one forks
-    its workers directly (pipeline/executors/local.py), so the server is only worth starting when
-    a path is a URL (an object store client runs an event-loop thread)."""
+# the fsspec implementation a URL scheme loads (its import and client: ~0.6 s a process)
+STORE_MODULES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
+                 "abfss": "adlfs"}
+
+
+def _fork_server_plan(args: argparse.Namespace) -> tuple[list[str], list[str]] | None:
+    """When the recipe (with its --set overrides) asks for local worker processes that a fork
+    server will make: the step names and store client modules that server should import once for
+    all workers. Read without validating it, only a hint for starting that server early; the
+    recipe is validated right after. A driver with no thread but its main one forks its workers
+    directly (pipeline/executors/local.py), so the server is only worth starting when a path is a
+    URL (an object store client runs an event-loop thread)."""
     from pathlib import Path
 
     import yaml
@@ -84,9 +95,9 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
     try:
         data = load_yaml(Path(args.recipe).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):  # load_recipe reports these
-        return False
+        return None
     if not isinstance(data, dict):
-        return False
+        return None
     executor = data.get("executor")
     spec = dict(executor) if isinstance(executor, dict) else {}
     paths: list[str] = []
@@ -101,14 +112,25 @@ def _wants_fork_server(args: argparse.Namespace) -> bool:
             paths.append(value)
     workers = str(spec.get("workers", 1))
     pool = str(spec.get("type", "local")) == "local" and workers.isdigit() and int(workers) > 1
-    return pool and any("://" in p and not p.startswith("file://") for p in paths)
+    urls = [p for p in paths if "://" in p and not p.startswith("file://")]
+    if not (pool and urls):
+        return None
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    names = [str(next(iter(s))) if isinstance(s, dict) and len(s) == 1 else str(s) for s in steps]
+    modules = sorted({STORE_MODULES[u.split("://", 1)[0]] for u in urls if u.split("://", 1)[0] in STORE_MODULES})
+    return [n for n in names if ":" not in n], modules  # custom steps (module:Class) are not imported early
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.commands._storage_options import StorageOptionError, as_overrides
     from pipeline.recipe import load_recipe
     from pipeline.runner import run_recipe
 
-    recipe = load_recipe(args.recipe, args.set)
+    try:
+        storage = as_overrides(args.storage_options)
+    except StorageOptionError as exc:
+        return _fail(str(exc))
+    recipe = load_recipe(args.recipe, [*args.set, *storage])
     result = run_recipe(recipe, fresh=args.fresh, progress=not args.quiet)
     print_summary(result.stats)
     if recipe.output.report and not args.no_report:
@@ -181,6 +203,8 @@ def _reflow(doc: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.commands import _storage_options
+
     parser = argparse.ArgumentParser(prog="pipeline", description="Prepare LLM pretraining data from YAML recipes.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete what an earlier run of this pipeline wrote in the output folder, and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a recipe without running it",
@@ -201,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--allow-custom", action="store_true",
                    help="import the modules of custom operators (module:Class) to check them: runs their code")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("ops", help="list operators, or show one", description="List operators with parameters and docs.")
@@ -220,10 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is cmd_run and _wants_fork_server(args):
+    plan = _fork_server_plan(args) if args.func is cmd_run else None
+    if plan is not None:
         from pipeline.executors.local import start_fork_server
 
-        start_fork_server()  # its imports (~0.6 s) overlap this process's own, which follow
+        start_fork_server(*plan)  # its imports (~0.6 s and the steps' own) overlap this process's, which follow
     from operators.registry import UnknownOperator
     from pipeline.errors import AccountingError, StepError, TaskFailed
     from pipeline.io.readers import InputError

@@ -355,6 +355,13 @@ def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: li
 def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segment]) -> None:
     """Delete materialized segments, global stages' data and the partial files of killed workers
     (they may hold text from before a PII step); keep the completion marks."""
+    if layout.work.is_remote:  # one listing and bulk deletes, not requests per file and folder
+        doomed = [f"seg{seg.index}/" for seg in segments[:-1]]
+        data = [f"{layout.step_dir(k, op).name}/data/" for k, op in enumerate(steps) if isinstance(op, GlobalOperator)]
+        files.delete_files([layout.work / rel for rel in layout.work.walk()
+                            if (rel.startswith(tuple(doomed)) and rel.count("/") == 1 and rel.endswith(".parquet"))
+                            or rel.startswith(tuple(data))])
+        return
     for seg in segments[:-1]:
         folder = layout.segment_dir(seg)
         for name in folder.list_names():

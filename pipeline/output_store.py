@@ -47,6 +47,9 @@ def check_writable(path: str, storage_options: dict[str, Any] | None = None) -> 
     out = output_location(path, storage_options)
     if not out.is_remote:  # the run's start says it, in one line, before any work (prepare_output)
         return None
+    probed = (out.url, repr(sorted((storage_options or {}).items())))  # in memory only: it may hold secrets
+    if probed in _writable:  # `pipeline run` validates, then prepares the folder: one probe is enough
+        return None
     try:
         fs, inner = files.filesystem(out)
     except (ValueError, ImportError) as exc:  # fsspec: "Protocol not known", or its package missing
@@ -62,5 +65,9 @@ def check_writable(path: str, storage_options: dict[str, Any] | None = None) -> 
         return f"{out}: the bucket {bucket!r} does not exist (create it, or fix output.path)"
     except store_errors() as exc:
         return f"{out}: cannot write there: {describe_store_error(exc)}"
+    _writable.add(probed)
     return None
+
+
+_writable: set[tuple[str, str]] = set()  # (output URL, its options) this process has written a probe to
 

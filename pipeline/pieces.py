@@ -31,6 +31,7 @@ from pipeline.io.readers import Shard, check_piece_ids
 from pipeline.io.writers import ShardWriter
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
+from pipeline.task_metrics import TaskMeter
 from storage import files
 from storage.location import Location
 
@@ -123,7 +124,7 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
         source = layout.segment_input(seg, shard.name)
         if source is None:
             return plan_file(shard, recipe.input, rows)
-        groups = parquet_row_groups(source.url, source.options) if rows and source.exists() else None
+        groups = parquet_row_groups(source.url, source.options) if rows else None  # unreadable: None
         return FilePlan(None if groups is None else row_group_pieces(groups, rows or 0),
                         None if groups is None else sum(groups))
 
@@ -180,8 +181,9 @@ class FileJoin:
             for i in range(source.num_record_batches):
                 writer.write(pa.Table.from_batches([source.get_batch(i)]))
 
-    def finish(self) -> dict[str, Any]:
-        """Join what is left, check ids across pieces, commit the files and mark the file done."""
+    def finish(self, meter: TaskMeter | None = None) -> dict[str, Any]:
+        """Join what is left, check ids across pieces, commit the files and mark the file done.
+        `meter`: what the join itself costs, when it runs as a task of its own (not a driver thread)."""
         self.add_ready()
         assert self.joined == len(self.pieces), f"{self.shard.path}: pieces not done"
         started = time.perf_counter()
@@ -194,7 +196,8 @@ class FileJoin:
             if part.split("/")[0] == OUTPUT_PART:
                 output_files = names
         marks = [piece_mark(self.layout, self.seg, self.shard.name, p).read_json() for p in self.pieces]
-        stats = merge_piece_stats(marks, output_files, self.seconds + time.perf_counter() - started)
+        stats = merge_piece_stats(marks, output_files, self.seconds + time.perf_counter() - started,
+                                  meter.read() if meter is not None else None)
         files.write_json(self.layout.segment_done(self.seg, self.shard.name), stats)
         pieces_dir(self.layout, self.seg.index, self.shard.name, self.pieces[0].split).parent.delete()
         return stats
@@ -218,11 +221,16 @@ class JoinTask:
 def run_join_task(task: JoinTask) -> dict[str, Any]:
     from pipeline.plan import output_location
 
+    meter = TaskMeter()
     recipe = Recipe.model_validate(json.loads(task.recipe_json))
     layout = Layout(output_location(task.out, recipe.storage_options))
+    done = layout.segment_done(task.segment, task.shard.name).read_mark()
+    if done is not None:  # a retry of a join that finished, its worker lost before it returned
+        pieces_dir(layout, task.segment.index, task.shard.name, task.pieces[0].split).parent.delete()
+        return done
     join = FileJoin(recipe, layout, task.segment, task.shard, task.pieces)
     try:
-        return join.finish()
+        return join.finish(meter)
     except BaseException:
         join.abort()
         raise
@@ -269,8 +277,10 @@ def joining_while_running(joins: list[FileJoin], poll_seconds: float = 0.2) -> I
         raise
 
 
-def merge_piece_stats(marks: list[dict[str, Any]], output_files: list[str], join_seconds: float) -> dict[str, Any]:
-    """One file's completion mark from its pieces' marks: counts summed, step by step."""
+def merge_piece_stats(marks: list[dict[str, Any]], output_files: list[str], join_seconds: float,
+                      join_resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One file's completion mark from its pieces' marks: counts summed, step by step, and what
+    the pieces (and a join task) cost, as one task's `resources`."""
     steps: dict[str, dict[str, Any]] = {}
     for mark in marks:
         for k, counts in mark["steps"].items():
@@ -291,4 +301,20 @@ def merge_piece_stats(marks: list[dict[str, Any]], output_files: list[str], join
             "documents_out": sum(m["documents_out"] for m in marks),
             "quarantined": dict(quarantined), "files": output_files,
             "seconds": sum(m["seconds"] for m in marks) + join_seconds, "steps": steps,
+            "resources": merge_resources([m["resources"] for m in marks if m.get("resources")]
+                                         + ([join_resources] if join_resources else [])),
             "pieces": len(marks)}
+
+
+def merge_resources(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Several tasks' costs as one (pipeline/task_metrics.py): CPU seconds and bytes summed, the
+    largest peak RSS, and a start RSS that keeps the largest growth of one of them (peak - start),
+    which is what the run's task summary reports per task."""
+    if not parts:
+        return None
+    peak = max(p["peak_rss_bytes"] for p in parts)
+    growth = max(p["peak_rss_bytes"] - p.get("start_rss_bytes", p["peak_rss_bytes"]) for p in parts)
+    return {"cpu_seconds": round(sum(p["cpu_seconds"] for p in parts), 4), "peak_rss_bytes": peak,
+            "peak_rss_per_task": all(p.get("peak_rss_per_task", False) for p in parts),
+            "start_rss_bytes": peak - growth, "read_bytes": sum(p["read_bytes"] for p in parts),
+            "write_bytes": sum(p["write_bytes"] for p in parts)}

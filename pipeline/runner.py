@@ -18,6 +18,7 @@ from pipeline.executors.base import Backend, Task, TaskResources
 from pipeline.groups import bundle, name_at_fault, plan_groups, unbundled
 from pipeline.io.readers import Shard, list_shards
 from pipeline.io.writers import atomic_write_json
+from pipeline.line_pieces import plan_remote_jsonl
 from pipeline.pieces import (
     FileJoin,
     JoinTask,
@@ -30,7 +31,7 @@ from pipeline.pieces import (
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe, storage_defaults
 from pipeline.shard_worker import ShardTask, run_shard_task
-from pipeline.stage_worker import StageTask, run_stage_task
+from pipeline.stage_worker import StageTask, run_stage_task, stage_context
 from storage.location import Location
 
 
@@ -66,16 +67,18 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
         names = [s.name for s in shards]
         own_backend = backend is None
         backend = backend or make_backend(recipe.executor, progress=progress)
+        written: dict[str, Any] = {}  # marks this run's tasks wrote, as they returned them (by URL)
         try:
             for seg in segments:
                 done = layout.done_names(layout.segment_marks(seg))
                 todo = [s for s in shards if s.name not in done]
                 plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
+                plans.update(plan_remote_jsonl(layout, recipe, seg, todo, backend))  # lines counted by tasks
                 group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
                                                                 for s in todo], recipe.input.rows_per_task)
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
                     _run_stages(backend, recipe_json, layout, steps, seg, shards,
-                                {s.index: group_of.get(s.name) for s in todo})
+                                {s.index: group_of.get(s.name) for s in todo}, written)
                 tasks = []
                 for s in todo:
                     pieces = plans[s.name].pieces
@@ -84,22 +87,25 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                               for piece in pieces or [None]
                               if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
                 # small files share a task; each still writes its own files and mark
+                single = tasks
                 tasks = bundle(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
                 split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
                 shard_done = functools.partial(_shard_done, layout, seg)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
                     with joining_while_running([FileJoin(recipe, layout, seg, s, p) for s, p in split]):
-                        _map(backend, tasks, segment_label(seg, steps), shard_done)
+                        results = _map(backend, tasks, segment_label(seg, steps), shard_done)
                 else:
-                    _map(backend, tasks, segment_label(seg, steps), shard_done)
+                    results = _map(backend, tasks, segment_label(seg, steps), shard_done)
                     joins = [Task(run_join_task, JoinTask(recipe_json, str(layout.out), seg, s, p), f"joining {s.path}")
                              for s, p in split]
                     backend.map(joins, label=f"{segment_label(seg, steps)}: joining pieces")
+                written.update({layout.segment_done(seg, t.arg.shard.name).url: _mark(r)
+                                for t, r in zip(single, results, strict=True) if t.arg.piece is None})
         finally:
             if own_backend:
                 backend.close()
         folder.check_lock(lock)  # a run that lost its lease (store unreachable too long) must not publish
-        stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started)
+        stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started, written=written)
         atomic_write_json(layout.out / "stats.json", stats)
         if not recipe.output.keep_intermediate:
             folder.remove_work_data(layout, steps, segments)
@@ -168,22 +174,41 @@ def _documents(layout: Layout, seg: Segment, shard: Shard, rows: int | None) -> 
         return None
 
 
+SKIPPED = "_skipped"  # the mark of a stage its `skip` said was unnecessary (no task ran)
+
+
+def _mark(result: dict[str, Any]) -> dict[str, Any]:
+    """The completion mark a shard task wrote, from the result it returned."""
+    return {k: v for k, v in result.items() if k != "progress_documents"}
+
+
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,
-                shards: list[Shard], group_of: dict[int, int | None]) -> list[dict[str, Any]]:
+                shards: list[Shard], group_of: dict[int, int | None], written: dict[str, Any]) -> list[dict[str, Any]]:
     """The global operator's stages in order; a per-shard stage's tasks of small files share a
-    task as the segment's shard tasks do (`group_of`: shard index -> group number)."""
+    task as the segment's shard tasks do (`group_of`: shard index -> group number). The marks
+    its tasks wrote go to `written`."""
     op = steps[seg.first]
     assert isinstance(op, GlobalOperator)
     results = []
+    ctx = stage_context(layout, seg.first, op, [s.name for s in shards])  # what a stage's `skip` reads
     for si, stage in enumerate(op.stages()):
+        marks = layout.stage_marks(seg.first, op, stage.name)
+        done = layout.done_names(marks)
         indices = stage.task_indices([s.index for s in shards])
-        done = layout.done_names(layout.stage_marks(seg.first, op, stage.name))
         todo = [i for i in indices if str(i) not in done]
+        if SKIPPED in done or not todo:
+            continue
+        if stage.skipped(ctx):  # earlier stages made it unnecessary (a converged round): said once, for a rerun
+            (marks / f"{SKIPPED}.json").write_json({"stage": stage.name, "skipped": True})
+            continue
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),
                       f"{label} task {i}", resources) for i in todo]
         if stage.kind == "shard":
             tasks = bundle(tasks, [group_of.get(i) for i in todo])
-        results += _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
+        done_now = _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
+        written.update({layout.stage_done(seg.first, op, stage.name, str(i)).url: r
+                        for i, r in zip(todo, done_now, strict=True)})
+        results += done_now
     return results

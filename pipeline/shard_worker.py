@@ -150,10 +150,11 @@ class ShardRun:
             for k in self.seg_ops:
                 self.counts[k].metrics.update(self.ops[k].pop_metrics())
             written = self.writer.rows
-            output_files = self.writer.commit(empty_schema=source_schema)
-            for w in self.rejected.values():
-                w.commit()
-            self._write_quarantine()
+            with files.batched_uploads():  # on a store, the task's files go up together; the mark after
+                output_files = self.writer.commit(empty_schema=source_schema)
+                for w in self.rejected.values():
+                    w.commit()
+                self._write_quarantine()
         except BaseException:
             self.writer.abort()
             for w in self.rejected.values():

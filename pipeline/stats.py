@@ -6,18 +6,27 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from operators.base import Operator
+from operators.base import GlobalOperator, Operator
 from pipeline.errors import AccountingError
 from pipeline.io.readers import Shard
 from pipeline.plan import Layout, Segment
 from pipeline.recipe import Recipe
 from pipeline.task_metrics import summarize as summarize_tasks
+from storage.location import Location, read_marks
 
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
 
 def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
-                wall_seconds: float) -> dict[str, Any]:
+                wall_seconds: float, written: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The accounting from every completion mark; `written`: marks this process's tasks wrote and
+    returned (by URL), which are not read back (on a store, a request each)."""
+    known = written or {}
+
+    def marks(places: list[Location]) -> list[Any]:
+        fetched = iter(read_marks([m for m in places if m.url not in known]))
+        return [known[m.url] if m.url in known else next(fetched) for m in places]
+
     step_totals: list[dict[str, Any]] = [
         {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
          "removed": Counter(), "metrics": Counter(), "stage_seconds": 0.0, "stages": {}}
@@ -31,9 +40,11 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
     kept = 0
     segment_marks: dict[int, list[dict[str, Any]]] = {}
     stage_marks: dict[int, list[dict[str, Any]]] = {}
+    # every mark in one batch of requests (on a store their latencies would add up one by one)
+    seg_marks = iter(marks([layout.segment_done(seg, shard.name) for seg in segments for shard in shards]))
     for seg in segments:
         for shard in shards:
-            s = layout.segment_done(seg, shard.name).read_mark()
+            s = next(seg_marks)
             if s is None:
                 raise AccountingError(f"shard {shard.name} has no completion mark for segment {seg.index}")
             segment_marks.setdefault(seg.index, []).append(s)
@@ -53,16 +64,21 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
                 t["removed"].update(c["removed"])
                 t["metrics"].update(c["metrics"])
             shard_seconds[shard.name] += s["seconds"]
+    places = []
     for k, op in enumerate(steps):
+        if not isinstance(op, GlobalOperator):
+            continue
         done = layout.step_dir(k, op) / "_done"
-        marks = [done / stage / n for stage in done.list_names() for n in (done / stage).list_names() if n.endswith(".json")]
-        for mark in sorted(marks, key=str):
-            s = mark.read_json()
-            stage_marks.setdefault(k, []).append(s)
-            t = step_totals[k]
-            t["stage_seconds"] += s["seconds"]
-            t["stages"][s["stage"]] = t["stages"].get(s["stage"], 0.0) + s["seconds"]
-            t["metrics"].update(s["metrics"])
+        places += [(k, done / rel) for rel in done.walk()  # a stage's own notes (`_skipped`) are no task's
+                   if rel.count("/") == 1 and rel.endswith(".json") and not rel.split("/")[1].startswith("_")]
+    for (k, mark), s in zip(places, marks([m for _, m in places]), strict=True):
+        if s is None:
+            raise AccountingError(f"stage mark {mark} vanished while the run's stats were read")
+        stage_marks.setdefault(k, []).append(s)
+        t = step_totals[k]
+        t["stage_seconds"] += s["seconds"]
+        t["stages"][s["stage"]] = t["stages"].get(s["stage"], 0.0) + s["seconds"]
+        t["metrics"].update(s["metrics"])
     for row in shard_rows:
         row["seconds"] = shard_seconds[row["shard"]]
     removed_total = sum(sum(t["removed"].values()) for t in step_totals) + sum(quarantined.values())

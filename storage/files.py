@@ -4,15 +4,23 @@ The one promise: nothing is ever visible under its final name before it is compl
 disk a write goes to a temporary sibling (`.NAME.tmp-PID-RANDOM`) renamed into place on commit;
 this module is the only place of the project that renames. On an object store (no rename) the data
 is spooled to a local temporary file and uploaded once, under its final key, when complete; a
-completion mark written after the data is what resume trusts.
+completion mark written after the data is what resume trusts. Spooled files live in a folder of
+the process that writes them (`spool_dir`), which the next process on the machine deletes once
+that process is gone: a `kill -9` mid-upload leaves nothing behind for long.
 """
 
 from __future__ import annotations
 
+import atexit
+import errno
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +29,7 @@ from typing import IO, Any
 
 PathLike = str | os.PathLike
 TEMP_MARK = ".tmp-"
+_uploads = threading.local()  # .queue: the AtomicFiles a `batched_uploads` block has committed
 
 
 def _text(path: Any) -> str:
@@ -101,6 +110,74 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and TEMP_MARK in name
 
 
+SPOOL_ROOT = "pipeline-spool-"  # + uid: <tmp>/pipeline-spool-<uid>/<pid>-<process start>/
+_SPOOL_NAME = re.compile(r"^(\d+)-(\d+|x)$")
+_spool: tuple[int, Path] | None = None  # (pid, folder): a forked child makes its own
+
+
+def spool_dir() -> Path:
+    """This process's folder for files on their way to a store (made on first use, in the
+    temporary folder: TMPDIR). Making it first deletes the folders of this user's processes that
+    are gone (killed mid-upload): named by pid and process start, so a reused pid is told apart.
+    Nothing else under the root is touched."""
+    global _spool
+    from storage.lock import _process_start
+
+    pid = os.getpid()
+    if _spool is not None and _spool[0] == pid and _spool[1].is_dir():
+        return _spool[1]
+    root = Path(tempfile.gettempdir()) / f"{SPOOL_ROOT}{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # another user's, or a symlink
+        raise PermissionError(f"{root} is not a folder of this user: delete it, or set TMPDIR to another folder")
+    _remove_spools_of_gone_processes(root)
+    folder = root / f"{pid}-{_process_start(pid) or 'x'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if _spool is None:
+        atexit.register(_remove_own_spool)
+    _spool = (pid, folder)
+    return folder
+
+
+def _remove_spools_of_gone_processes(root: Path) -> None:
+    from storage.lock import gone_from_this_host
+
+    host = socket.gethostname()
+    for entry in root.iterdir():
+        match = _SPOOL_NAME.match(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid, start = int(match.group(1)), match.group(2)
+        if gone_from_this_host({"host": host, "pid": pid, "pid_start": None if start == "x" else start}, host):
+            _remove_tree(entry)
+
+
+def _remove_tree(folder: Path) -> None:
+    """rmtree that lets another process remove the same folder at the same time."""
+    for _ in range(3):
+        try:
+            shutil.rmtree(folder)
+            return
+        except FileNotFoundError:  # a file or the folder went meanwhile: look again
+            if not folder.exists():
+                return
+    shutil.rmtree(folder)
+
+
+def _remove_own_spool() -> None:
+    """At a normal exit: this process's spool folder, if it holds nothing (a thread still
+    uploading keeps it; the next process removes it), and those of processes gone meanwhile (a
+    driver outlives its workers)."""
+    if _spool is not None and _spool[0] == os.getpid() and _spool[1].parent.is_dir():
+        _remove_spools_of_gone_processes(_spool[1].parent)
+        try:
+            _spool[1].rmdir()
+        except OSError as exc:  # not empty, or already gone: left to the next process's sweep
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                raise
+
+
 class AtomicFile:
     """A binary file that appears under `path` only on `commit()`; `abort()` leaves no trace.
 
@@ -111,7 +188,7 @@ class AtomicFile:
         self.storage_options = _options(path, storage_options)
         self._done = False
         if is_url(path):
-            fd, tmp = tempfile.mkstemp(prefix="pipeline-upload-")
+            fd, tmp = tempfile.mkstemp(prefix="upload-", dir=spool_dir())
             self._tmp = Path(tmp)
             self.handle: IO[bytes] = os.fdopen(fd, "wb")
         else:
@@ -129,6 +206,11 @@ class AtomicFile:
         if self._done:
             return
         self.handle.close()
+        queue = getattr(_uploads, "queue", None) if is_url(self.path) else None
+        if queue is not None:  # inside `batched_uploads`: published with the others at its end
+            self._done = True
+            queue.append(self)
+            return
         try:
             if is_url(self.path):
                 fs, inner = filesystem(self.path, self.storage_options)
@@ -155,6 +237,59 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+
+
+@contextmanager
+def batched_uploads() -> Iterator[None]:
+    """Objects committed in this block (by this thread) are uploaded together at its end, their
+    requests in flight at once, instead of one round trip each; on an exception none is. Local
+    files are renamed into place at commit as always. Write a completion mark after the block."""
+    if getattr(_uploads, "queue", None) is not None:  # nested: the outermost block uploads
+        yield
+        return
+    queue: list[AtomicFile] = []
+    _uploads.queue = queue
+    try:
+        yield
+    except BaseException:
+        for atomic in queue:
+            atomic.abort()
+        raise
+    finally:
+        _uploads.queue = None
+    _publish(queue)
+
+
+def _publish(queue: list[AtomicFile]) -> None:
+    """Upload queued files, grouped by file system; every spool file is removed whatever happens."""
+    try:
+        groups: dict[int, tuple[Any, list[tuple[str, str]]]] = {}
+        for atomic in queue:
+            fs, inner = filesystem(atomic.path, atomic.storage_options)
+            groups.setdefault(id(fs), (fs, []))[1].append((str(atomic.temp_path), inner))
+        for fs, pairs in groups.values():
+            if getattr(fs, "async_impl", False):
+                import fsspec.asyn
+
+                failures = [r for r in fsspec.asyn.sync(fs.loop, _gather_puts, fs, pairs) if isinstance(r, BaseException)]
+                if failures:
+                    raise failures[0]
+            else:
+                for local, inner in pairs:
+                    fs.put_file(local, inner)
+    finally:
+        for atomic in queue:
+            atomic.temp_path.unlink(missing_ok=True)
+
+
+async def _gather_puts(fs: Any, pairs: list[tuple[str, str]], batch: int = 32) -> list[Any]:
+    import asyncio
+
+    results: list[Any] = []
+    for lo in range(0, len(pairs), batch):
+        results += await asyncio.gather(*(fs._put_file(lp, rp) for lp, rp in pairs[lo:lo + batch]),
+                                        return_exceptions=True)
+    return results
 
 
 def write_bytes(path: PathLike, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
@@ -200,7 +335,7 @@ def staging_dir(final: PathLike, storage_options: dict[str, Any] | None = None) 
     Native libraries write into it by plain paths; on an exception it is deleted."""
     remote = is_url(final)
     if remote:
-        tmp = Path(tempfile.mkdtemp(prefix="pipeline-stage-"))
+        tmp = Path(tempfile.mkdtemp(prefix="stage-", dir=spool_dir()))
     else:
         target = local_path(final)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -239,11 +374,91 @@ def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> boo
     return local_path(path).exists()
 
 
+def _get_whole(fs: Any, inner: str, limit: int | None = None) -> bytes:
+    """An object's bytes (its first `limit` bytes) in one request: a plain read costs s3fs a HEAD
+    (for the size) before the GET; an open-ended range does not. A store that refuses the range
+    (S3 does for an empty object) gets the plain read."""
+    try:
+        return fs.cat_file(inner, start=0, end=limit)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        data = fs.cat_file(inner)
+        return data if limit is None else data[:limit]
+
+
 def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
     if is_url(path):
         fs, inner = _fresh_filesystem(path, storage_options)  # s3fs sizes a file from a cached listing
-        return fs.cat_file(inner)
+        return _get_whole(fs, inner)
     return local_path(path).read_bytes()
+
+
+def read_prefix(path: PathLike, limit: int, storage_options: dict[str, Any] | None = None) -> bytes:
+    """The first `limit` bytes of a file (all of it when shorter), in one request on a store."""
+    if is_url(path):
+        fs, inner = _fresh_filesystem(path, storage_options)
+        return _get_whole(fs, inner, limit)
+    with open(local_path(path), "rb") as handle:
+        return handle.read(limit)
+
+
+def read_many(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[bytes | None]:
+    """The bytes of many files, None for those absent: on an object store the requests go out
+    together (one round trip for all, where one at a time their latencies add up)."""
+    found: list[bytes | None] = [None] * len(paths)
+    groups: dict[int, tuple[Any, list[tuple[int, str]]]] = {}
+    for i, path in enumerate(paths):
+        if not is_url(path):
+            try:
+                found[i] = local_path(path).read_bytes()
+            except FileNotFoundError:
+                pass
+            continue
+        fs, inner = _fresh_filesystem(path, storage_options)
+        groups.setdefault(id(fs), (fs, []))[1].append((i, inner))
+    for fs, items in groups.values():
+        if getattr(fs, "async_impl", False):
+            import fsspec.asyn
+
+            results = fsspec.asyn.sync(fs.loop, _gather_gets, fs, [inner for _, inner in items])
+        else:
+            results = []
+            for _, inner in items:
+                try:
+                    results.append(_get_whole(fs, inner))
+                except FileNotFoundError as exc:
+                    results.append(exc)
+        for (i, _), data in zip(items, results, strict=True):
+            if isinstance(data, FileNotFoundError):
+                continue
+            if isinstance(data, BaseException):
+                raise data
+            found[i] = data
+    return found
+
+
+def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[Any | None]:
+    """Many completion marks (JSON), each None when absent, read together (`read_many`): a run's
+    stats read hundreds of marks."""
+    return [None if data is None else json.loads(data.decode("utf-8")) for data in read_many(paths, storage_options)]
+
+
+async def _gather_gets(fs: Any, inners: list[str], batch: int = 64) -> list[Any]:
+    import asyncio
+
+    async def one(inner: str) -> Any:
+        try:
+            return await fs._cat_file(inner, start=0)
+        except FileNotFoundError:
+            raise
+        except OSError:  # a refused range (an empty object): the plain read
+            return await fs._cat_file(inner)
+
+    results: list[Any] = []
+    for lo in range(0, len(inners), batch):
+        results += await asyncio.gather(*(one(p) for p in inners[lo:lo + batch]), return_exceptions=True)
+    return results
 
 
 def read_json(path: PathLike, storage_options: dict[str, Any] | None = None) -> Any:
@@ -269,10 +484,12 @@ def list_names(folder: PathLike, storage_options: dict[str, Any] | None = None) 
     """Names of the entries directly in `folder` (none when it does not exist), sorted."""
     if is_url(folder):
         fs, inner = _fresh_filesystem(folder, storage_options)
-        if not fs.exists(inner):
+        try:  # one listing request: no existence check first (a HEAD and a listing more)
+            entries = fs.ls(inner, detail=False)
+        except FileNotFoundError:
             return []
         own = inner.rstrip("/")  # some stores list a folder's own marker among its entries
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(inner, detail=False) if p.rstrip("/") != own)
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in entries if p.rstrip("/") != own)
     path = local_path(folder)
     return sorted(p.name for p in path.iterdir()) if path.is_dir() else []
 
@@ -289,6 +506,20 @@ def delete(path: PathLike, storage_options: dict[str, Any] | None = None) -> Non
         shutil.rmtree(target)
     else:
         target.unlink(missing_ok=True)
+
+
+def delete_files(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> None:
+    """Delete files (not folders) known to exist, e.g. from a listing; on an object store in bulk
+    requests of up to 1,000 keys, where deleting one by one costs a round trip each."""
+    groups: dict[int, tuple[Any, list[str]]] = {}
+    for path in paths:
+        if not is_url(path):
+            local_path(path).unlink(missing_ok=True)
+            continue
+        fs, inner = filesystem(path, storage_options)
+        groups.setdefault(id(fs), (fs, []))[1].append(inner)
+    for fs, inners in groups.values():
+        fs.rm(inners)
 
 
 def remove_temporaries(folder: PathLike) -> int:

@@ -11,11 +11,14 @@ storage options (which may hold secrets) never appear in `str`, `repr` or pickle
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+SMALL_OBJECT = 4 << 20  # read whole in one request (a spill file, a mark, a small shard)
 
 
 class Location:
@@ -137,9 +140,16 @@ class Location:
     @contextmanager
     def reader(self) -> Iterator[str | IO[bytes]]:
         """What Arrow and NumPy read from: the local path itself (native reads, no Python file
-        object on the hot path), or an open handle on an object store."""
+        object on the hot path); on an object store the bytes of a small object (one request,
+        where opening a handle costs a HEAD and then reads), else an open handle."""
         if not self.is_remote:
             yield self.url
+            return
+        from storage import files
+
+        head = files.read_prefix(self.url, SMALL_OBJECT, self.options)
+        if len(head) < SMALL_OBJECT:
+            yield io.BytesIO(head)
             return
         with self.open() as handle:
             yield handle
@@ -167,7 +177,7 @@ class Location:
             fs, inner = files.filesystem(self.url, self.options)
             fs.invalidate_cache()  # other processes write here
             prefix = inner.rstrip("/") + "/"
-            found = [p[len(prefix):] for p in (fs.find(inner) if fs.exists(inner) else []) if p.startswith(prefix)]
+            found = [p[len(prefix):] for p in fs.find(inner) if p.startswith(prefix)]  # nothing there: []
         return sorted(p for p in found if not files.is_temporary(p.rsplit("/", 1)[-1]))
 
     def iterdir(self) -> Iterator[Location]:
@@ -226,3 +236,10 @@ class Location:
         from storage.cache import local_copy
 
         return local_copy(self.url, self.options)
+
+
+def read_marks(marks: list[Location]) -> list[Any | None]:
+    """The completion marks at `marks` (None where absent), fetched together on a store."""
+    from storage import files
+
+    return files.read_marks(list(marks))

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from operators.base import DOC_KEY, SHARD_BITS, GlobalOperator, StageContext, StepResult, with_column
+from operators.base import DOC_KEY, SHARD_BITS, GlobalOperator, Stage, StageContext, StepResult, with_column
 from operators.dedup.components import PartitionedComponents
 from operators.dedup.keep import read_scores
 from operators.dedup.spill import read_partition, shard_partition, write_partitioned
@@ -106,6 +106,16 @@ class ClusterStages(GlobalOperator):
 
         run.__name__ = f"components_round_{r}"
         return run
+
+    def _round_stages(self) -> list[Stage]:
+        """The component rounds; those after the converging one are skipped whole (each of their
+        tasks would only write a flag saying so: on a store, several requests a task for nothing)."""
+
+        def skip(r: int):
+            return lambda ctx: self._components(ctx).converged_round(r) is not None
+
+        return [Stage(f"components_{r}", "partition", self._round(r), partitions=self.partitions, skip=skip(r))
+                for r in range(self.cc_rounds)]
 
     def _finish(self, ctx: StageContext) -> None:
         for k, v in self._components(ctx).finish().items():

@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from operators.dedup.spill import read_partition, shard_partition, write_json, write_partitioned
-from operators.workfiles import location
+from operators.workfiles import file_names, location
+from storage import files
 from storage.location import Location
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
@@ -74,8 +75,12 @@ class PartitionedComponents:
     def fallback_inbox(self) -> Location:
         return self.root / "fallback"
 
-    def _flag(self, r: int, p: int) -> Location:
-        return self.inbox(r) / "flags" / f"p{p:05d}.json"
+    def _flags(self, r: int) -> Location:
+        return self.inbox(r) / "flags"
+
+    def _flag(self, r: int, p: int, star: bool) -> Location:
+        # the verdict is in the name: a round's verdicts are one listing, not a read per partition
+        return self._flags(r) / f"p{p:05d}-{'star' if star else 'open'}.json"
 
     def owner(self, nodes: np.ndarray) -> np.ndarray:
         return shard_partition(nodes, self.num_shards, self.partitions)
@@ -111,22 +116,23 @@ class PartitionedComponents:
         return None
 
     def _all_stars(self, r: int) -> bool:
-        return all((self._flag(r, p).read_mark() or {}).get("star") for p in range(self.partitions))
+        stars = set(file_names(self._flags(r), "p", "-star.json"))
+        return all(self._flag(r, p, True).name in stars for p in range(self.partitions))
 
     def run_round(self, r: int, p: int) -> dict[str, int]:
         """Round r on partition p: large-star on even rounds, small-star on odd ones."""
-        flag = self._flag(r, p)
         # every task of a round after the converging one writes a star flag, so round r-1 is all
         # stars exactly when some earlier round converged: one round's flags to read, not r rounds'
         if r > 0 and self._all_stars(r - 1):
-            write_json(flag, {"star": True, "skipped": True, "edges": 0})
+            write_json(self._flag(r, p, True), {"star": True, "skipped": True, "edges": 0})
             return {}
         u, v = self.read(self.inbox(r), p)
         star = _is_star_forest(u, v)
-        if len(u):
-            nodes, low = min_labels(u, v)  # contract every local component to a star on its minimum
-            self.send(self.inbox(r + 1), p, nodes, low)
-        write_json(flag, {"star": bool(star), "edges": int(len(u))})
+        with files.batched_uploads():  # the edges and the verdict in one round of requests
+            if len(u):
+                nodes, low = min_labels(u, v)  # contract every local component to a star on its minimum
+                self.send(self.inbox(r + 1), p, nodes, low)
+            write_json(self._flag(r, p, star), {"star": star, "edges": int(len(u))})
         return {"edges": int(len(u))}
 
     def finish(self) -> dict[str, int]:

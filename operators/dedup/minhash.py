@@ -94,8 +94,7 @@ class MinHashDedup(clusters.ClusterStages):
                 Stage("verify_send", "partition", self._verify_send, partitions=self.partitions),
                 Stage("verify", "partition", self._verify, partitions=self.partitions),
             ]
-        stages += [Stage(f"components_{r}", "partition", self._round(r), partitions=self.partitions)
-                   for r in range(self.cc_rounds)]
+        stages += self._round_stages()
         stages += [
             Stage("components_finish", "global", self._finish),
             Stage("gather", "partition", self._gather, partitions=self.partitions),

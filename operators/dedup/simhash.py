@@ -79,8 +79,7 @@ class SimHashDedup(clusters.ClusterStages):
         return [
             Stage("hashes", "shard", self._hashes),
             Stage("buckets", "partition", self._buckets, partitions=self.partitions),
-            *[Stage(f"components_{r}", "partition", self._round(r), partitions=self.partitions)
-              for r in range(self.cc_rounds)],
+            *self._round_stages(),
             Stage("components_finish", "global", self._finish),
             Stage("gather", "partition", self._gather, partitions=self.partitions),
             Stage("resolve", "partition", self._resolve, partitions=self.partitions),

@@ -19,6 +19,7 @@ from operators.pii.recognizers import (
     NER_ENTITIES,
     NER_EXTRA,
     PATTERN_ENTITIES,
+    import_presidio,
     require_spacy_model,
 )
 from operators.pii.replace import Policy, Replacer, resolve
@@ -239,9 +240,14 @@ class PIIScrubber(Mapper):
             return value
         return self.salt.get_secret_value() if self.salt is not None else None
 
+    @classmethod
+    def preload(cls) -> None:
+        import_presidio()  # seconds a process: see operators/pii/recognizers.py
+
     def setup(self) -> None:
         from operators.pii.analysis import PIIAnalyzer
 
+        import_presidio()
         _silence_presidio_values()
         if self.ner_entities:
             require_spacy_model(self.ner_model)

@@ -11,6 +11,8 @@ from typing import Any
 
 
 def add_parser(subparsers: Any) -> None:
+    from pipeline.commands import _storage_options
+
     p = subparsers.add_parser(
         "tokenize", help="tokenize input files into Megatron/Parquet token files",
         description="Tokenize Parquet/JSONL files (EOS after each document), shuffle them globally by a seeded "
@@ -37,6 +39,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--fresh", action="store_true", help="discard earlier work in OUT and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _storage_options.add_argument(p)
     p.set_defaults(func=cmd_tokenize)
 
 
@@ -63,20 +66,27 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
     from operators.tokens.encoding import TokenizerError
-    from pipeline.cli import console, out, print_summary
-    from pipeline.recipe import validate_recipe
+    from pipeline.cli import _fail, console, out, print_summary
+    from pipeline.commands._storage_options import StorageOptionError, parse
+    from pipeline.recipe import storage_defaults, validate_recipe
     from pipeline.runner import run_recipe
 
+    try:
+        storage = parse(args.storage_options)
+    except StorageOptionError as exc:
+        return _fail(str(exc))
     recipe = validate_recipe({
+        "storage_options": storage,
         "input": {"path": list(args.inputs), "text_column": args.text_column, "id_column": args.id_column,
                   "format": args.input_format, "batch_size": args.batch_size},
-        "output": {"path": str(Path(args.out)), "report": False},
+        "output": {"path": args.out if "://" in args.out else str(Path(args.out)), "report": False},
         "executor": {"type": args.executor, "workers": args.workers},
         "steps": [{"tokenize": _params(args)}],
     }, source="tokenize arguments")
     op = recipe.build_steps()[0]
     try:
-        op.ensure_setup()  # a tokenizer that cannot be used stops the command before anything is written
+        with storage_defaults(recipe):  # a tokenizer named by URL is reached with the given options
+            op.ensure_setup()  # a tokenizer that cannot be used stops the command before anything is written
     except (TokenizerError, FileNotFoundError) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1

@@ -34,7 +34,7 @@ MAX_RETRIES = 3  # as the Ray executor: a worker dying 4 times on one task is no
 # what the fork server imports once for all workers; pandas because pyarrow imports it on its first
 # conversion of Python lists (pa.array), which every JSONL shard does (a missing module is skipped)
 PRELOAD = ["pyarrow", "pyarrow.parquet", "pyarrow.compute", "numpy", "pandas", "pydantic", "operators.registry",
-           "pipeline.shard_worker", "pipeline.executors.local_worker"]
+           "pipeline.shard_worker", "pipeline.executors.local_worker", "pipeline.executors.server_preload"]
 
 
 def _context() -> Any:
@@ -52,15 +52,24 @@ def _context() -> Any:
 _fork_server_started = False
 
 
-def start_fork_server() -> None:
+def start_fork_server(steps: list[str] | None = None, modules: list[str] | None = None) -> None:
     """Start the workers' fork server now: its imports (~0.6 s) then overlap the driver's own
-    start-up instead of following it. Harmless when no pool is made after all: it exits with the driver."""
+    start-up instead of following it, and with them the slow imports of the recipe's `steps`
+    (`Operator.preload`) and of the store clients in `modules`, once for all workers instead of
+    once each. Harmless when no pool is made after all: it exits with the driver."""
+    import os
     from multiprocessing import forkserver
+
+    from pipeline.executors.server_preload import ENV, describe
 
     global _fork_server_started
     _fork_server_started = True
     _context()
-    forkserver.ensure_running()
+    os.environ[ENV] = describe(steps or [], modules or [])  # read by the server as it starts: names only
+    try:
+        forkserver.ensure_running()
+    finally:
+        del os.environ[ENV]
 
 
 class LocalBackend(Backend):

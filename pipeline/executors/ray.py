@@ -9,16 +9,17 @@ exact row order of the local executor for free; Ray only decides where each task
   `RAY_ADDRESS` is set, it joins that job's cluster instead); `auto` joins the cluster this
   machine belongs to; `ray://host:10001` connects as a Ray client; `host:port` joins that GCS.
   If this process already called `ray.init`, that connection is used as it is.
-- The output folder (and the input) must be on a filesystem every node sees under the same path
-  (NFS, a shared volume, or object storage for the input): tasks on every node write there.
+- The output folder (and the input) must be where every node reaches it under the same name: an
+  object store (`s3://...`, no shared disk needed) or a filesystem every node mounts (NFS).
 - Operators are built once per worker process: Ray reuses a job's worker processes across
   tasks, and `pipeline.worker.worker_steps` caches the built and set-up operators per recipe.
 - Each task reserves the CPUs and memory its operators declare (`Operator.resources`,
   `Stage.resources`); a declaration larger than the largest node is cut to that node, with a
   warning, so that the run still starts.
 - A worker process that dies mid-task (killed, out of memory, node lost) has its task retried
-  up to `max_retries` times; an operator's own exception is not retried: it is a bug or bad
-  input and stops the run, as on the local executor.
+  up to `max_retries` times, on any live node (a task's writes are whole objects and marks, so a
+  retry redoes it cleanly); then the run stops naming the task and what ended it. An operator's
+  own exception is not retried: it is a bug or bad input and stops the run, as on the local executor.
 - Progress: workers report documents read per batch to a small actor that the driver polls.
 """
 
@@ -186,7 +187,8 @@ class RayBackend(Backend):
         show = self.show_progress and any(t.progress_key for t in tasks)
         bar = ShardProgress(label, documents_total(tasks) if show else None, enabled=show)
         board = self._progress_board() if show else None
-        refs = [self._task.options(**self._options(task)).remote(task, board) for task in tasks]
+        # named as errors name them ("shard s3://b/in/part-0.parquet"): Ray's dashboard and state API show it
+        refs = [self._task.options(name=task.name, **self._options(task)).remote(task, board) for task in tasks]
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[dict[str, Any] | None] = [None] * len(tasks)
         pending = list(refs)
@@ -225,8 +227,34 @@ class RayBackend(Backend):
                 raise cause from err  # the operator's own error (StepError, InputError...), unwrapped
             raise
         except RayError as err:  # worker died more than max_retries times, node lost, ...
-            raise TaskFailed(f"{label}: {task.name} failed on Ray after "
-                                   f"{self.max_retries} retries: {type(err).__name__}: {err}") from err
+            tries = self.max_retries + 1
+            raise TaskFailed(f"{label}: {task.name} failed on Ray {tries} time{'s' if tries > 1 else ''} "
+                             f"(the last: {_system_failure(err)}); rerun the same command to resume") from err
+
+
+def _system_failure(err: Exception) -> str:
+    """What ended a task's last try, in one line: Ray's messages run over several sentences and
+    lines, with advice about Ray's own tools."""
+    from ray.exceptions import NodeDiedError, OutOfMemoryError, TaskCancelledError, WorkerCrashedError
+
+    first = str(err).strip().split(". ", 1)[0].splitlines()[0] if str(err).strip() else ""
+    node = _node_id(str(err))
+    if isinstance(err, NodeDiedError):
+        return f"the node running it was lost{f' (node {node})' if node else ''}"
+    if isinstance(err, OutOfMemoryError):
+        return "Ray killed its worker process for lack of memory"
+    if isinstance(err, WorkerCrashedError):
+        return "its worker process died"
+    if isinstance(err, TaskCancelledError):
+        return "it was cancelled"
+    return f"{type(err).__name__}: {first}"
+
+
+def _node_id(message: str) -> str | None:
+    import re
+
+    found = re.search(r"node ID: ([0-9a-f]+)", message)
+    return found.group(1) if found else None
 
 
 def _init_with_retries(address: str, options: dict[str, Any]) -> None:

@@ -2,9 +2,10 @@
 
 A Parquet file is cut between row groups, about `rows_per_task` rows a piece; an uncompressed
 local JSONL file is cut on line boundaries every `rows_per_task` lines (one pass counting
-newlines, which also gives each piece the line number it starts at). Compressed JSONL (a stream
-without random access) and JSONL on object stores stay whole. A piece knows the file row of its
-first record, so document keys, default ids and quarantined rows are the same as in a whole-file read.
+newlines, which also gives each piece the line number it starts at); one on an object store by
+byte ranges whose lines are counted by tasks (pipeline/line_pieces.py). Compressed JSONL (a stream
+without random access) stays whole. A piece knows the file row of its first record, so document
+keys, default ids and quarantined rows are the same as in a whole-file read.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def plan_file(shard: Shard, spec: Any, rows_per_task: int | None) -> FilePlan:
         return FilePlan(None if groups is None else row_group_pieces(groups, rows_per_task),
                         None if groups is None else sum(groups))
     if "://" in shard.path or shard.path.endswith((".gz", ".zst")):
-        return FilePlan(None, _estimated_rows(shard.path, spec.storage_options))
+        size = shard.size if shard.size is not None else _size(shard.path, spec.storage_options)
+        return FilePlan(None, None if size is None else -(-size // UNCOUNTED_BYTES_PER_ROW))
     pieces, lines = _scan_jsonl(shard.path, rows_per_task)
     return FilePlan(pieces, lines)
 
@@ -71,7 +73,8 @@ def plan_pieces(shard: Shard, spec: Any, rows_per_task: int | None) -> list[Piec
     return plan_file(shard, spec, rows_per_task).pieces
 
 
-def _estimated_rows(path: str, storage_options: dict[str, Any] | None) -> int | None:
+def _size(path: str, storage_options: dict[str, Any] | None) -> int | None:
+    """A file's bytes when its listing did not say (a request)."""
     import fsspec
 
     try:
@@ -79,18 +82,19 @@ def _estimated_rows(path: str, storage_options: dict[str, Any] | None) -> int | 
         size = fs.size(inner)
     except (OSError, ValueError):  # the task reading the file reports it
         return None
-    return None if size is None else -(-int(size) // UNCOUNTED_BYTES_PER_ROW)
+    return None if size is None else int(size)
 
 
 def parquet_row_groups(path: str, storage_options: dict[str, Any] | None = None) -> list[int] | None:
     """Rows of each row group, from the footer; None for an unreadable footer (left for the task
     reading the file to report)."""
-    import fsspec
     import pyarrow.parquet as pq
 
+    from storage.location import Location
+
     try:
-        with fsspec.open(path, "rb", **(storage_options or {})) as handle:
-            meta = pq.ParquetFile(handle).metadata
+        with Location(path, storage_options).reader() as source:  # a small file: one request on a store
+            meta = pq.ParquetFile(source).metadata
     except (OSError, ValueError):
         return None
     return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]

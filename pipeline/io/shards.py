@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -30,6 +30,7 @@ class Shard:
     index: int
     path: str
     name: str
+    size: int | None = field(default=None, compare=False)  # bytes, from the listing (no request more)
 
     @property
     def format(self) -> str:
@@ -45,22 +46,27 @@ class Quarantined:
     raw: str
 
 
-def _expand(spec_path: str, storage_options: dict[str, Any]) -> list[str]:
+def _expand(spec_path: str, storage_options: dict[str, Any]) -> dict[str, int | None]:
+    """The files a path names, sorted, with their sizes as the listing gives them."""
     fs, path = fsspec.core.url_to_fs(spec_path, **(storage_options or {}))
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     if any(ch in spec_path for ch in "*?["):
-        found = sorted(fs.glob(path))
+        listed = fs.glob(path, detail=True)
     else:
         if not fs.exists(path):
             raise InputError(f"not found: {spec_path}")
-        found = sorted(fs.find(path)) if fs.isdir(path) else [path]
-    found = [p for p in found if p.endswith(SUFFIXES)]
+        listed = fs.find(path, detail=True) if fs.isdir(path) else {path: fs.info(path)}
+    found = {p: _size(listed[p]) for p in sorted(listed) if p.endswith(SUFFIXES)}
     if protocol in ("file", "local"):
         for p in found:
             check_regular_file(p)
-    else:
-        found = [f"{protocol}://{p}" for p in found]
-    return found
+        return found
+    return {f"{protocol}://{p}": size for p, size in found.items()}
+
+
+def _size(info: Any) -> int | None:
+    size = info.get("size") if isinstance(info, dict) else None
+    return int(size) if isinstance(size, int | float) else None
 
 
 def check_regular_file(path: str) -> None:
@@ -80,6 +86,7 @@ def list_shards(spec: Any) -> list[Shard]:
     """Expand the input spec to an ordered list of shards with unique names."""
     raw = spec.path if isinstance(spec.path, list) else [spec.path]
     paths: list[str] = []
+    sizes: dict[str, int | None] = {}
     for p in raw:
         try:
             found = _expand(p, spec.storage_options)
@@ -89,11 +96,12 @@ def list_shards(spec: Any) -> list[Shard]:
             raise InputError(f"cannot list {p}: {type(exc).__name__}: {exc}") from exc
         if not found:
             raise InputError(f"no .parquet/.jsonl(.gz/.zst) files match {p}")
-        paths += [f for f in found if f not in paths]
+        paths += [f for f in found if f not in sizes]
+        sizes = {**found, **sizes}
     if len(paths) >= 1 << (63 - SHARD_BITS):
         raise InputError(f"too many input files ({len(paths)})")
     names = shard_names(paths)
-    return [Shard(i, p, n) for i, (p, n) in enumerate(zip(paths, names, strict=True))]
+    return [Shard(i, p, n, sizes[p]) for i, (p, n) in enumerate(zip(paths, names, strict=True))]
 
 
 def shard_names(paths: list[str]) -> list[str]:

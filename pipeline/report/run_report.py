@@ -95,7 +95,7 @@ def build_report(run: RunData) -> str:
         sections.append(quarantine_section(run))
     recipe_data = run.recipe.model_dump(mode="json") if run.recipe is not None else None
     sections += [recipe_section(recipe_data, run.stats.get("recipe_fingerprint")),
-                 environment_section(run.steps, None if run.out.is_remote else (run.out / "artifacts").path)]
+                 environment_section(run.steps, run.out / "artifacts", run.out.options)]
     return page("Pipeline run report", str(run.out), sections)
 
 

@@ -28,6 +28,7 @@ from pipeline.report.html import (
     pre,
     table,
 )
+from storage.location import Location
 
 # Hoffmann et al. 2022 trained "over 400 models ranging from 70 million to over 16 billion parameters
 # on 5 to 500 billion tokens"; outside this the fit extrapolates.
@@ -190,9 +191,10 @@ def recipe_section(recipe_data: dict[str, Any] | None, fingerprint: str | None, 
                                         pre(shown)])
 
 
-def environment_section(steps: list[Operator | None], artifacts: Path | None) -> Section:
+def environment_section(steps: list[Operator | None], artifacts: Path | Location | None,
+                        storage_options: dict[str, Any] | None = None) -> Section:
     versions = table(["software", "version"], package_versions())
-    files = model_files(steps, artifacts)
+    files = model_files(steps, artifacts, storage_options)
     body = [versions]
     if files:
         body.append(table(["model file", "path", "bytes", "sha256 (first 16)"],

@@ -66,7 +66,7 @@ def run_stages(op: GlobalOperator, shards: list[pa.Table], workdir: Location, ar
     op.bind_run(artifacts)
     op.ensure_setup()
     for stage in op.stages():
-        if stages is not None and stage.name not in stages:
+        if (stages is not None and stage.name not in stages) or stage.skipped(ctx):
             continue
         for task in stage.task_indices(list(range(len(shards)))):
             stage.run(task, inputs, ctx)

@@ -95,3 +95,27 @@ def test_an_invalid_recipe_is_still_reported_as_such(tmp_path):
     recipe.write_text("executor: {workers: 2}\nsteps: [\n")
     seen = watch_fork_server(["run", str(recipe)])
     assert seen == {"code": 2, "started": []}
+
+
+# what a worker forked from the fork server has imported before its first task
+WORKER_MODULES = """
+import json, sys
+from pipeline.executors.local import _context, start_fork_server
+def imported(_):
+    return [m for m in ("presidio_analyzer", "s3fs", "transformers") if m in sys.modules]
+if __name__ == "__main__":
+    start_fork_server(["normalize_text", "pii_scrubber", "no_such_step"], ["s3fs", "no_such_module"])
+    ctx = _context()
+    with ctx.Pool(1) as pool:
+        print(json.dumps(pool.map(imported, [0])[0]))
+"""
+
+
+def test_the_fork_server_imports_the_steps_slow_libraries_once_for_all_workers(tmp_path):
+    script = tmp_path / "workers.py"
+    script.write_text(WORKER_MODULES)
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    # presidio without transformers (operators/pii/recognizers.py); names it cannot import are left to the workers
+    assert json.loads(proc.stdout.splitlines()[-1]) == ["presidio_analyzer", "s3fs"]

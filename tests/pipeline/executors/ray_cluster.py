@@ -134,3 +134,65 @@ def ray_cluster() -> Iterator[RayCluster]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+
+
+@dataclass
+class ExtraNode:
+    """A worker node added to a running cluster for one test, to be killed like a lost machine."""
+
+    proc: subprocess.Popen  # `ray start --block`, leader of the node's own session
+    folder: Path  # its working folder, with `cache` in it
+    node_id: str
+
+    def processes(self) -> list[int]:
+        """Every live process of the node: its raylet and workers leave the launcher's process
+        group (each worker leads its own) but stay in its session."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[3]) == self.proc.pid and fields[0] != "Z":  # field 6 of proc(5): the session
+                found.append(int(stat.parent.name))
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL every process of the node at once, as a machine that dies; waits until gone."""
+        deadline = time.monotonic() + 30
+        while pids := self.processes():
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"processes {pids} of the killed Ray node outlived SIGKILL")
+            time.sleep(0.05)
+        self.proc.wait()
+
+
+def add_worker_node(cluster: RayCluster, name: str) -> ExtraNode:
+    """Start one more worker node (1 CPU, its own working, temp and cache folders) on `cluster`;
+    the caller kills it (`ExtraNode.kill`), which leaves the cluster as it was for other tests.
+    This process must be connected to the cluster (the `ray_cluster` fixture connects it)."""
+    import ray
+
+    temp_dir = cluster.node_dirs["head"].parent
+    before = {n["NodeID"] for n in ray.nodes()}
+    proc = _start_node(["worker", cluster.address, f"--temp-dir={temp_dir / name}-t", *_agent_ports()],
+                       temp_dir / f"{name}.log", cluster.env, temp_dir / name)
+    node = ExtraNode(proc, temp_dir / name, "")
+    try:
+        _wait_started(proc, temp_dir / f"{name}.log")
+
+        def registered() -> bool:
+            new = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] not in before]
+            node.node_id = new[0] if new else ""
+            return bool(new)
+
+        _wait_for(registered, 60, f"node {name} to register")
+    except BaseException:
+        node.kill()
+        raise
+    return node
