@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +80,11 @@ def output_digest(out: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/groupbench"))
@@ -95,17 +101,20 @@ def main() -> None:
     for name, recipe in runs.items():
         print(f"{name}: {' '.join(command(recipe))}")
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}  # user + system of the run's waited-for processes
     load_start = os.getloadavg()[0]
     for round_ in range(args.repeat + 1 if args.repeat else 0):  # round 0: warm-up, not counted
         for name, recipe in runs.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _children_cpu()
             subprocess.run(command(recipe), cwd=ROOT, check=True)
             if round_:
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(_children_cpu() - c0)
     if args.repeat:
         med = {name: statistics.median(t) for name, t in times.items()}
         for name, t in times.items():
-            print(f"{name}: median {med[name]:.2f} s (runs {', '.join(f'{x:.2f}' for x in t)})")
+            print(f"{name}: median {med[name]:.2f} s (runs {', '.join(f'{x:.2f}' for x in t)}); "
+                  f"CPU s median {statistics.median(cpu[name]):.2f}")
         pairs = sorted(p / g for p, g in zip(times["per_file"], times["grouped"], strict=True))
         print(f"per_file / grouped = {med['per_file'] / med['grouped']:.2f}x (pairs: median "
               f"{statistics.median(pairs):.2f}, {pairs[0]:.2f}-{pairs[-1]:.2f}); "

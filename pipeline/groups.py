@@ -1,8 +1,8 @@
-"""Many small files as one task, so that 50,000 files of 20 documents do not pay a task round
-trip, a setup check, a progress update and a pickled copy of the run's file list each.
+"""Many small files as one task, so that 50,000 files of 20 documents do not pay each a task's
+round trip (submission, a pickled argument holding the run's file list, a result, a progress bar).
 
 Consecutive files (in the listing order) of at most half `rows_per_task` rows share a task of at
-most `rows_per_task` rows (and MAX_GROUP_FILES files). The task runs its files one after another,
+most `rows_per_task` rows and MAX_GROUP_FILES files. The task runs its files one after another,
 each exactly as its own task would (the same function and argument): each file keeps its output
 names, rejected and quarantine files and completion mark, so resume, stats.json and the
 accounting do not see the grouping, and a rerun redoes only the files without a mark. Membership
@@ -18,7 +18,9 @@ from typing import Any
 
 from pipeline.executors.base import Task, progress_counted_as
 
-MAX_GROUP_FILES = 1000  # each file still writes its own files and mark: a group stays a bounded task
+# each file keeps its own work (reads, writes, mark: ~10 ms locally, bench/RESULTS.md "Many small
+# files"), so a group of tiny files is bounded by files too: enough tasks to balance the workers
+MAX_GROUP_FILES = 100
 
 
 def plan_groups(names: list[str], rows: list[int | None], rows_per_task: int | None) -> dict[str, int]:

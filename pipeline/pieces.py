@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,23 +112,33 @@ def piece_mark(layout: Layout, seg: Segment, shard: str, piece: Piece) -> Locati
     return pieces_dir(layout, seg.index, shard, piece.split) / "_done" / f"{piece.index:05d}.json"
 
 
+PLAN_THREADS = 16  # files planned at once when each costs a request to a store (a footer, a size)
+
+
 def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shard]) -> dict[str, FilePlan]:
     """Each file's plan for this segment: its pieces (None: one task) and rows, of the input
     files for the first segment, of the previous segment's shards (cut by their row groups) after it."""
     rows = recipe.input.rows_per_task
-    plans: dict[str, FilePlan] = {}
-    pieces_root = layout.work / f"seg{seg.index}" / "_pieces"
-    left = set(pieces_root.list_names())  # one listing, not a request per file
-    for shard in shards:
+
+    def plan(shard: Shard) -> FilePlan:
         source = layout.segment_input(seg, shard.name)
         if source is None:
-            plans[shard.name] = plan_file(shard, recipe.input, rows)
-        else:
-            groups = parquet_row_groups(source.url, source.options) if rows else None  # unreadable: None
-            plans[shard.name] = FilePlan(None if groups is None else row_group_pieces(groups, rows or 0),
-                                         None if groups is None else sum(groups))
-        if plans[shard.name].pieces is None and shard.name in left:  # pieces of a killed run cut otherwise: their text goes too
-            (pieces_root / shard.name).delete()
+            return plan_file(shard, recipe.input, rows)
+        groups = parquet_row_groups(source.url, source.options) if rows else None  # unreadable: None
+        return FilePlan(None if groups is None else row_group_pieces(groups, rows or 0),
+                        None if groups is None else sum(groups))
+
+    remote = layout.out.is_remote if seg.index else any("://" in s.path for s in shards)
+    if rows and remote and len(shards) > 1:
+        with ThreadPoolExecutor(PLAN_THREADS, thread_name_prefix="plan") as pool:
+            found = list(pool.map(plan, shards))
+    else:
+        found = [plan(s) for s in shards]
+    plans = {s.name: p for s, p in zip(shards, found, strict=True)}
+    pieces_root = layout.work / f"seg{seg.index}" / "_pieces"
+    for name in pieces_root.list_names():  # one listing, not a request per file
+        if name in plans and plans[name].pieces is None:  # pieces of a killed run cut otherwise: their text goes too
+            (pieces_root / name).delete()
     return plans
 
 

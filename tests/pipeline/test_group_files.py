@@ -108,8 +108,8 @@ def test_the_plan_packs_consecutive_small_files():
         "7": 3, "8": 3, "9": 3, "10": 3,  # 10 rows; empty files add nothing
         "12": 4, "13": 4}  # 11 rows: alone, and it ends the group before it
     assert plan_groups(["a", "b"], [1, 1], 0) == plan_groups(["a", "b"], [1, 1], None) == {}
-    many = plan_groups([str(i) for i in range(2500)], [0] * 2500, 10)
-    assert [list(many.values()).count(g) for g in range(3)] == [MAX_GROUP_FILES, MAX_GROUP_FILES, 500]
+    many = plan_groups([str(i) for i in range(MAX_GROUP_FILES * 2 + 5)], [0] * (MAX_GROUP_FILES * 2 + 5), 10)
+    assert [list(many.values()).count(g) for g in range(3)] == [MAX_GROUP_FILES, MAX_GROUP_FILES, 5]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -177,3 +177,32 @@ def test_a_worker_dying_in_a_group_is_reported_naming_its_file(per_file, tmp_pat
     assert "f006.jsonl" in proc.stderr and "worker process died 4 times" in proc.stderr, proc.stderr
     assert not any(f"f00{i}." in proc.stderr for i in (4, 5, 7)), proc.stderr
     assert (tmp_path / "out" / "_work" / "seg0" / "_done" / "f005.json").exists()
+
+
+def test_input_and_output_on_a_store(per_file, s3_server):
+    """Files on S3 (a real SeaweedFS server): the Parquet footers and, for JSONL, the sizes are read
+    there (rows estimated from the size: JSONL is not scanned on a store); the same bytes as one
+    task a file on local disk, and the segment after the global step (reading the shards it
+    wrote to the store) grouped as on local disk."""
+    folder, reference, _ = per_file
+    fs = s3_server.filesystem()
+    prefix = s3_server.new_prefix()
+    fs.put(f"{folder}/in/", f"{prefix}/in/", recursive=True)
+    data = recipe(folder, folder / "unused", ROWS_PER_TASK, 2)
+    data["input"]["path"] = f"s3://{prefix}/in/*"
+    data["output"]["path"] = f"s3://{prefix}/out"
+    data["storage_options"] = s3_server.storage_options
+    backend = CountingBackend(2)
+    try:
+        run_recipe(validate_recipe(data), backend=backend)
+    finally:
+        backend.close()
+    written = {k[len(f"{prefix}/out/"):]: fs.cat_file(k) for k in fs.find(f"{prefix}/out") if k.endswith(".parquet")}
+    expected = output_files(reference)
+    # quarantined rows name their file: an s3:// URL here
+    assert sorted(k for k in written if k.split("/")[0] not in ("_work", "artifacts")) == sorted(expected)
+    assert {k: v for k, v in written.items() if k.split("/")[0] not in ("_work", "artifacts", "quarantine")} == {
+        k: v for k, v in expected.items() if not k.startswith("quarantine/")}
+    # JSONL on a store counts a row per 200 bytes (these hold 400-600 bytes a line): fewer share a task
+    assert 20 < len(backend.maps["normalize_text … words_filter"]) < FILES
+    assert len(backend.maps["exact_dedup … text_length_filter"]) <= 20  # Parquet shards: rows from the footers
