@@ -134,12 +134,16 @@ def plan_segment(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shar
             found = list(pool.map(plan, shards))
     else:
         found = [plan(s) for s in shards]
-    plans = {s.name: p for s, p in zip(shards, found, strict=True)}
+    return {s.name: p for s, p in zip(shards, found, strict=True)}
+
+
+def drop_stale_pieces(layout: Layout, seg: Segment, plans: dict[str, FilePlan]) -> None:
+    """Delete the pieces a killed run cut of files now read whole (their text goes too), once
+    every planner has spoken (pipeline/line_pieces.py cuts remote JSONL after `plan_segment`)."""
     pieces_root = layout.work / f"seg{seg.index}" / "_pieces"
     for name in pieces_root.list_names():  # one listing, not a request per file
-        if name in plans and plans[name].pieces is None:  # pieces of a killed run cut otherwise: their text goes too
+        if name in plans and plans[name].pieces is None:
             (pieces_root / name).delete()
-    return plans
 
 
 class FileJoin:

@@ -22,6 +22,7 @@ from pipeline.line_pieces import plan_remote_jsonl
 from pipeline.pieces import (
     FileJoin,
     JoinTask,
+    drop_stale_pieces,
     joining_while_running,
     piece_mark,
     plan_segment,
@@ -74,6 +75,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 todo = [s for s in shards if s.name not in done]
                 plans = plan_segment(layout, recipe, seg, todo)  # a big file is several tasks
                 plans.update(plan_remote_jsonl(layout, recipe, seg, todo, backend))  # lines counted by tasks
+                drop_stale_pieces(layout, seg, plans)
                 group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
                                                                 for s in todo], recipe.input.rows_per_task)
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):

@@ -71,3 +71,35 @@ def test_a_remote_jsonl_file_is_counted_by_tasks_and_split(s3_server, tmp_path) 
     assert bad == [(1502, "invalid_json"), (2102, "null_text")]  # file line numbers (a blank line before)
     again = run(url, tmp_path / "split", 1000, options)  # resumed: nothing to count or run again
     assert [label for label, names in again.maps if names] == []
+
+
+def test_a_resumed_run_does_not_count_again(s3_server, tmp_path) -> None:
+    """A run killed after its counting tasks: the counts kept under _work/ are used, not redone."""
+    from pipeline.io.shards import list_shards
+    from pipeline.line_pieces import plan_remote_jsonl
+    from pipeline.output_folder import prepare_output
+    from pipeline.plan import plan_segments
+    from pipeline.recipe import storage_defaults
+
+    options = s3_server.storage_options
+    url = f"s3://{s3_server.new_prefix()}/in/big.jsonl"
+    write_big_jsonl(url, options)
+    data = recipe_dict(url, str(tmp_path / "out"), steps=STEPS, workers=2, input={"rows_per_task": 1000})
+    data["storage_options"] = options
+    recipe = validate_recipe(data)
+    first = Recording(2)
+    try:  # what the killed run did: plan the file (its counts are kept), nothing else
+        with storage_defaults(recipe):
+            shards = list_shards(recipe.input)
+            layout, lock = prepare_output(recipe, shards, False)  # the manifest a run writes first
+            try:
+                plans = plan_remote_jsonl(layout, recipe, plan_segments(recipe.build_steps())[0], shards, first)
+            finally:
+                lock.release()
+    finally:
+        first.close()
+    assert plans["big"].pieces is not None and [label for label, _ in first.maps] == ["counting JSONL lines"]
+    again = run(url, tmp_path / "out", 1000, options)
+    assert not any(label == "counting JSONL lines" for label, _ in again.maps)
+    run(url, tmp_path / "whole", 0, options)
+    assert output_files(tmp_path / "out") == output_files(tmp_path / "whole")
