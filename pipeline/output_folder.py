@@ -37,7 +37,7 @@ from pipeline.output_store import check_writable, describe_store_error, store_er
 from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.report.environment import mask_secrets
-from storage import files
+from storage import files, many
 from storage.location import Location
 from storage.lock import LOCK_NAME, FolderLocked, RunLock, run_lock
 
@@ -358,7 +358,7 @@ def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segme
     if layout.work.is_remote:  # one listing and bulk deletes, not requests per file and folder
         doomed = [f"seg{seg.index}/" for seg in segments[:-1]]
         data = [f"{layout.step_dir(k, op).name}/data/" for k, op in enumerate(steps) if isinstance(op, GlobalOperator)]
-        files.delete_files([layout.work / rel for rel in layout.work.walk()
+        many.delete_files([layout.work / rel for rel in layout.work.walk()
                             if (rel.startswith(tuple(doomed)) and rel.count("/") == 1 and rel.endswith(".parquet"))
                             or rel.startswith(tuple(data))])
         return

@@ -4,6 +4,7 @@ input document is kept or removed with a reason: `input = kept + sum(removed)`."
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from operators.base import GlobalOperator, Operator
@@ -21,12 +22,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
                 wall_seconds: float, written: dict[str, Any] | None = None) -> dict[str, Any]:
     """The accounting from every completion mark; `written`: marks this process's tasks wrote and
     returned (by URL), which are not read back (on a store, a request each)."""
-    known = written or {}
-
-    def marks(places: list[Location]) -> list[Any]:
-        fetched = iter(read_marks([m for m in places if m.url not in known]))
-        return [known[m.url] if m.url in known else next(fetched) for m in places]
-
+    marks = _mark_reader(written or {})
     step_totals: list[dict[str, Any]] = [
         {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
          "removed": Counter(), "metrics": Counter(), "stage_seconds": 0.0, "stages": {}}
@@ -64,13 +60,7 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
                 t["removed"].update(c["removed"])
                 t["metrics"].update(c["metrics"])
             shard_seconds[shard.name] += s["seconds"]
-    places = []
-    for k, op in enumerate(steps):
-        if not isinstance(op, GlobalOperator):
-            continue
-        done = layout.step_dir(k, op) / "_done"
-        places += [(k, done / rel) for rel in done.walk()  # a stage's own notes (`_skipped`) are no task's
-                   if rel.count("/") == 1 and rel.endswith(".json") and not rel.split("/")[1].startswith("_")]
+    places = _stage_mark_places(layout, steps)
     for (k, mark), s in zip(places, marks([m for _, m in places]), strict=True):
         if s is None:
             raise AccountingError(f"stage mark {mark} vanished while the run's stats were read")
@@ -99,3 +89,26 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "tasks": summarize_tasks(segments, steps, segment_marks, stage_marks),  # per segment and stage: CPU, peak RSS, bytes
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }
+
+
+def _mark_reader(known: dict[str, Any]) -> Callable[[list[Location]], list[Any]]:
+    """Marks by place: those in `known` (returned by this run's tasks) as they are, the others
+    fetched together (None where absent)."""
+
+    def marks(places: list[Location]) -> list[Any]:
+        fetched = iter(read_marks([m for m in places if m.url not in known]))
+        return [known[m.url] if m.url in known else next(fetched) for m in places]
+
+    return marks
+
+
+def _stage_mark_places(layout: Layout, steps: list[Operator]) -> list[tuple[int, Location]]:
+    """(step, mark) of every stage task done, from one listing per global step."""
+    places = []
+    for k, op in enumerate(steps):
+        if not isinstance(op, GlobalOperator):
+            continue
+        done = layout.step_dir(k, op) / "_done"
+        places += [(k, done / rel) for rel in done.walk()  # a stage's own notes (`_skipped`) are no task's
+                   if rel.count("/") == 1 and rel.endswith(".json") and not rel.split("/")[1].startswith("_")]
+    return places

@@ -11,14 +11,9 @@ that process is gone: a `kill -9` mid-upload leaves nothing behind for long.
 
 from __future__ import annotations
 
-import atexit
-import errno
 import json
 import os
-import re
 import shutil
-import socket
-import stat
 import tempfile
 import threading
 import uuid
@@ -26,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from storage.spool import spool_dir
 
 PathLike = str | os.PathLike
 TEMP_MARK = ".tmp-"
@@ -108,74 +105,6 @@ def temp_name(final_name: str) -> str:
 
 def is_temporary(name: str) -> bool:
     return name.startswith(".") and TEMP_MARK in name
-
-
-SPOOL_ROOT = "pipeline-spool-"  # + uid: <tmp>/pipeline-spool-<uid>/<pid>-<process start>/
-_SPOOL_NAME = re.compile(r"^(\d+)-(\d+|x)$")
-_spool: tuple[int, Path] | None = None  # (pid, folder): a forked child makes its own
-
-
-def spool_dir() -> Path:
-    """This process's folder for files on their way to a store (made on first use, in the
-    temporary folder: TMPDIR). Making it first deletes the folders of this user's processes that
-    are gone (killed mid-upload): named by pid and process start, so a reused pid is told apart.
-    Nothing else under the root is touched."""
-    global _spool
-    from storage.lock import _process_start
-
-    pid = os.getpid()
-    if _spool is not None and _spool[0] == pid and _spool[1].is_dir():
-        return _spool[1]
-    root = Path(tempfile.gettempdir()) / f"{SPOOL_ROOT}{os.getuid()}"
-    root.mkdir(mode=0o700, exist_ok=True)
-    info = os.lstat(root)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # another user's, or a symlink
-        raise PermissionError(f"{root} is not a folder of this user: delete it, or set TMPDIR to another folder")
-    _remove_spools_of_gone_processes(root)
-    folder = root / f"{pid}-{_process_start(pid) or 'x'}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    if _spool is None:
-        atexit.register(_remove_own_spool)
-    _spool = (pid, folder)
-    return folder
-
-
-def _remove_spools_of_gone_processes(root: Path) -> None:
-    from storage.lock import gone_from_this_host
-
-    host = socket.gethostname()
-    for entry in root.iterdir():
-        match = _SPOOL_NAME.match(entry.name)
-        if not match or entry.is_symlink() or not entry.is_dir():
-            continue
-        pid, start = int(match.group(1)), match.group(2)
-        if gone_from_this_host({"host": host, "pid": pid, "pid_start": None if start == "x" else start}, host):
-            _remove_tree(entry)
-
-
-def _remove_tree(folder: Path) -> None:
-    """rmtree that lets another process remove the same folder at the same time."""
-    for _ in range(3):
-        try:
-            shutil.rmtree(folder)
-            return
-        except FileNotFoundError:  # a file or the folder went meanwhile: look again
-            if not folder.exists():
-                return
-    shutil.rmtree(folder)
-
-
-def _remove_own_spool() -> None:
-    """At a normal exit: this process's spool folder, if it holds nothing (a thread still
-    uploading keeps it; the next process removes it), and those of processes gone meanwhile (a
-    driver outlives its workers)."""
-    if _spool is not None and _spool[0] == os.getpid() and _spool[1].parent.is_dir():
-        _remove_spools_of_gone_processes(_spool[1].parent)
-        try:
-            _spool[1].rmdir()
-        except OSError as exc:  # not empty, or already gone: left to the next process's sweep
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                raise
 
 
 class AtomicFile:
@@ -403,64 +332,6 @@ def read_prefix(path: PathLike, limit: int, storage_options: dict[str, Any] | No
         return handle.read(limit)
 
 
-def read_many(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[bytes | None]:
-    """The bytes of many files, None for those absent: on an object store the requests go out
-    together (one round trip for all, where one at a time their latencies add up)."""
-    found: list[bytes | None] = [None] * len(paths)
-    groups: dict[int, tuple[Any, list[tuple[int, str]]]] = {}
-    for i, path in enumerate(paths):
-        if not is_url(path):
-            try:
-                found[i] = local_path(path).read_bytes()
-            except FileNotFoundError:
-                pass
-            continue
-        fs, inner = _fresh_filesystem(path, storage_options)
-        groups.setdefault(id(fs), (fs, []))[1].append((i, inner))
-    for fs, items in groups.values():
-        if getattr(fs, "async_impl", False):
-            import fsspec.asyn
-
-            results = fsspec.asyn.sync(fs.loop, _gather_gets, fs, [inner for _, inner in items])
-        else:
-            results = []
-            for _, inner in items:
-                try:
-                    results.append(_get_whole(fs, inner))
-                except FileNotFoundError as exc:
-                    results.append(exc)
-        for (i, _), data in zip(items, results, strict=True):
-            if isinstance(data, FileNotFoundError):
-                continue
-            if isinstance(data, BaseException):
-                raise data
-            found[i] = data
-    return found
-
-
-def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[Any | None]:
-    """Many completion marks (JSON), each None when absent, read together (`read_many`): a run's
-    stats read hundreds of marks."""
-    return [None if data is None else json.loads(data.decode("utf-8")) for data in read_many(paths, storage_options)]
-
-
-async def _gather_gets(fs: Any, inners: list[str], batch: int = 64) -> list[Any]:
-    import asyncio
-
-    async def one(inner: str) -> Any:
-        try:
-            return await fs._cat_file(inner, start=0)
-        except FileNotFoundError:
-            raise
-        except OSError:  # a refused range (an empty object): the plain read
-            return await fs._cat_file(inner)
-
-    results: list[Any] = []
-    for lo in range(0, len(inners), batch):
-        results += await asyncio.gather(*(one(p) for p in inners[lo:lo + batch]), return_exceptions=True)
-    return results
-
-
 def read_json(path: PathLike, storage_options: dict[str, Any] | None = None) -> Any:
     return json.loads(read_bytes(path, storage_options).decode("utf-8"))
 
@@ -506,20 +377,6 @@ def delete(path: PathLike, storage_options: dict[str, Any] | None = None) -> Non
         shutil.rmtree(target)
     else:
         target.unlink(missing_ok=True)
-
-
-def delete_files(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> None:
-    """Delete files (not folders) known to exist, e.g. from a listing; on an object store in bulk
-    requests of up to 1,000 keys, where deleting one by one costs a round trip each."""
-    groups: dict[int, tuple[Any, list[str]]] = {}
-    for path in paths:
-        if not is_url(path):
-            local_path(path).unlink(missing_ok=True)
-            continue
-        fs, inner = filesystem(path, storage_options)
-        groups.setdefault(id(fs), (fs, []))[1].append(inner)
-    for fs, inners in groups.values():
-        fs.rm(inners)
 
 
 def remove_temporaries(folder: PathLike) -> int:

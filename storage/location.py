@@ -240,6 +240,6 @@ class Location:
 
 def read_marks(marks: list[Location]) -> list[Any | None]:
     """The completion marks at `marks` (None where absent), fetched together on a store."""
-    from storage import files
+    from storage import many
 
-    return files.read_marks(list(marks))
+    return many.read_marks(list(marks))

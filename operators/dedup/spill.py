@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from operators.base import SHARD_BITS
 from operators.workfiles import file_names, location, read_parquet
-from storage import files
+from storage import files, many
 from storage.location import Location
 
 # Intermediate files are read once, soon after: favour speed over size. Hash keys neither compress
@@ -137,7 +137,7 @@ def read_partition(folder: Location, dest: int, schema: pa.Schema) -> pa.Table:
     if not where.is_remote:
         return pa.concat_tables([read_parquet(where / name, schema=schema) for name in names])
     # on a store: every sender's file in one round of requests (the partition is read whole anyway)
-    blobs = files.read_many([where / name for name in names])
+    blobs = many.read_many([where / name for name in names])
     missing = [name for name, blob in zip(names, blobs, strict=True) if blob is None]
     if missing:
         raise FileNotFoundError(f"{where / missing[0]} was listed but is gone")

@@ -109,7 +109,7 @@ def upload_input(base: Location, folder: Path) -> None:
 def remote_recipe(base: Location, cluster: RayCluster, options: dict) -> dict:
     data = recipe_dict(f"{base}/in/*.parquet", f"{base}/out", steps(0.5))
     data["input"]["batch_size"] = 25  # 6 batches of 0.5 s: a shard task lasts 3 s
-    data["input"]["rows_per_task"] = 0  # one task a file (small files would share one): a task for every node
+    data["input"]["rows_per_task"] = 0  # a task a file (small files would share one): tasks to spread over nodes
     data["storage_options"] = options
     data["executor"] = {"type": "ray", "address": cluster.address, "workers": 3}
     return data
