@@ -4,6 +4,8 @@ own so that the workers' fork server preloads it without the driver's progress b
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import Any
 
 from pipeline.executors.base import Task, set_progress_hook
@@ -15,6 +17,16 @@ def init_worker(q: Any) -> None:
     global _queue
     _queue = q
     set_progress_hook(lambda shard, n: q.put((shard, n)))
+    # a driver killed with SIGKILL cannot stop its pool: without this, its workers wait forever
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this worker once its parent (the driver, or the fork server, which ends with the driver)
+    is gone: the worker is then adopted, and its parent pid changes."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def run_marked(task: Task, start_mark: str) -> dict[str, Any]:
