@@ -16,7 +16,6 @@ the ratio, and checks that both give the same output bytes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -31,6 +30,10 @@ import pyarrow.parquet as pq
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import output_digest, run_command  # noqa: E402
+
 SHARED = Path(os.environ.get("PIPELINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 STEPS = [{"normalize_text": {}}, {"gopher_quality_filter": {}}]
 DEDUP = [{"exact_dedup": {}}]
@@ -68,18 +71,6 @@ def recipes(folder: Path, inputs: Path, executor: str, workers: int, dedup: bool
     return out
 
 
-def command(recipe: Path) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--fresh", "--quiet", "--no-report"]
-
-
-def output_digest(out: Path) -> str:
-    digest = hashlib.sha256()
-    for f in sorted(p for p in out.rglob("*.parquet") if "_work" not in p.parts):
-        digest.update(str(f.relative_to(out)).encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -99,14 +90,14 @@ def main() -> None:
     inputs = prepare_files(args.dir, args.corpus, args.files, args.docs)
     runs = recipes(args.dir, inputs, args.executor, args.workers, args.dedup)
     for name, recipe in runs.items():
-        print(f"{name}: {' '.join(command(recipe))}")
+        print(f"{name}: {' '.join(run_command(recipe))}")
     times: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[float]] = {name: [] for name in runs}  # user + system of the run's waited-for processes
     load_start = os.getloadavg()[0]
     for round_ in range(args.repeat + 1 if args.repeat else 0):  # round 0: warm-up, not counted
         for name, recipe in runs.items():
             t0, c0 = time.perf_counter(), _children_cpu()
-            subprocess.run(command(recipe), cwd=ROOT, check=True)
+            subprocess.run(run_command(recipe), cwd=ROOT, check=True)
             if round_:
                 times[name].append(time.perf_counter() - t0)
                 cpu[name].append(_children_cpu() - c0)

@@ -12,7 +12,6 @@ medians and the ratios; every run's output is also compared with the first one's
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import statistics
 import subprocess
@@ -24,6 +23,10 @@ import pyarrow.parquet as pq
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import output_digest, run_command  # noqa: E402
+
 SHARED = Path(os.environ.get("PIPELINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 STEPS = [{"gopher_quality_filter": {}}, {"c4_quality_filter": {}}, {"fineweb_quality_filter": {}}]
 
@@ -48,17 +51,6 @@ def prepare(folder: Path, corpus: Path, rows_per_task: int | None) -> dict[str, 
     return recipes
 
 
-def command(recipe: Path) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--fresh", "--quiet", "--no-report"]
-
-
-def output_digest(out: Path) -> str:
-    digest = hashlib.sha256()
-    for f in sorted(out.glob("*.parquet")):
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/splitbench"))
@@ -68,12 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     recipes = prepare(args.dir, args.corpus, args.rows_per_task)
     for name, recipe in recipes.items():
-        print(f"{name}: {' '.join(command(recipe))}")
+        print(f"{name}: {' '.join(run_command(recipe))}")
     times: dict[str, list[float]] = {name: [] for name in recipes}
     for _ in range(args.repeat):
         for name, recipe in recipes.items():
             t0 = time.perf_counter()
-            subprocess.run(command(recipe), cwd=ROOT, check=True)
+            subprocess.run(run_command(recipe), cwd=ROOT, check=True)
             times[name].append(time.perf_counter() - t0)
     if args.repeat:
         med = {name: statistics.median(t) for name, t in times.items()}

@@ -49,3 +49,20 @@ def measure_run(recipe: dict[str, Any], work: Path, interval: float = 0.05) -> d
         raise SystemExit(f"run failed: {rpath}")
     m["stats"] = json.loads((Path(recipe["output"]["path"]) / "stats.json").read_text())
     return m
+
+
+def run_command(recipe: Path) -> list[str]:
+    """`pipeline run` of a recipe as the benches time it: fresh, quiet, no report."""
+    return [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--fresh", "--quiet", "--no-report"]
+
+
+def output_digest(out: Path) -> str:
+    """A short hash of every output Parquet file (names and bytes), `_work/` aside: two runs that
+    should write the same output compare equal."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted(p for p in out.rglob("*.parquet") if "_work" not in p.relative_to(out).parts):
+        digest.update(str(f.relative_to(out)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]

@@ -106,6 +106,14 @@ def upload_input(base: Location, folder: Path) -> None:
         (base / "in" / path.name).write_bytes(path.read_bytes())
 
 
+def s3_input(s3_server, tmp_path: Path) -> tuple[dict, Location]:
+    """The test server's options and a new prefix holding the input shards under `in/`."""
+    opts = s3_server.storage_options
+    base = Location(f"s3://{s3_server.new_prefix()}", opts)
+    upload_input(base, tmp_path / "in")
+    return opts, base
+
+
 def remote_recipe(base: Location, cluster: RayCluster, options: dict) -> dict:
     data = recipe_dict(f"{base}/in/*.parquet", f"{base}/out", steps(0.5))
     data["input"]["batch_size"] = 25  # 6 batches of 0.5 s: a shard task lasts 3 s
@@ -135,9 +143,7 @@ def node_killed_mid_task(cluster: RayCluster) -> Iterator[NodeKiller]:
 @pytest.mark.timeout(300)
 def test_a_worker_node_killed_mid_task_is_retried_elsewhere_with_no_loss_and_no_duplicates(
         ray_cluster: RayCluster, s3_server, tmp_path: Path) -> None:
-    opts = s3_server.storage_options
-    base = Location(f"s3://{s3_server.new_prefix()}", opts)
-    upload_input(base, tmp_path / "in")
+    opts, base = s3_input(s3_server, tmp_path)
     local = recipe_dict(f"{tmp_path}/in/*.parquet", str(tmp_path / "reference"), steps(0.0))
     local["input"]["batch_size"] = 25
     expected = run_recipe(validate_recipe(local))
@@ -164,9 +170,7 @@ def test_a_worker_node_killed_mid_task_is_retried_elsewhere_with_no_loss_and_no_
 @pytest.mark.timeout(300)
 def test_a_node_lost_with_no_retries_left_fails_naming_the_task_and_a_rerun_completes(
         ray_cluster: RayCluster, s3_server, tmp_path: Path) -> None:
-    opts = s3_server.storage_options
-    base = Location(f"s3://{s3_server.new_prefix()}", opts)
-    upload_input(base, tmp_path / "in")
+    opts, base = s3_input(s3_server, tmp_path)
     recipe = validate_recipe(remote_recipe(base, ray_cluster, opts))
     backend = RayBackend(address=ray_cluster.address, workers=3, progress=False, max_retries=0)
     with pytest.raises(TaskFailed) as failed, node_killed_mid_task(ray_cluster) as killer:
