@@ -27,9 +27,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import fsspec
-from fsspec.utils import glob_translate
-
 from operators.base import GlobalOperator, Operator
 from pipeline.io.readers import InputError, Shard
 from pipeline.io.writers import atomic_write_json
@@ -66,8 +63,14 @@ def write_error(exc: BaseException, out: Location, what: str) -> OutputWriteErro
 # ---- the input and the output never overlap -----------------------------------------------------
 
 
+def _split_protocol(path: str) -> tuple[str | None, str]:
+    """("s3", "bucket/key") for "s3://bucket/key"; (None, path) for a path (as fsspec splits it)."""
+    protocol, sep, rest = str(path).partition("://")
+    return (protocol, rest) if sep and len(protocol) > 1 else (None, str(path))
+
+
 def _local(path: str) -> str | None:
-    protocol, rest = fsspec.core.split_protocol(path)
+    protocol, rest = _split_protocol(path)
     return os.path.abspath(os.path.expanduser(rest)) if protocol in (None, "file", "local") else None
 
 
@@ -77,7 +80,7 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def _remote_key(url: str) -> str | None:
     """`protocol://bucket/key` without a trailing slash, for comparing object-store locations."""
-    protocol, rest = fsspec.core.split_protocol(url)
+    protocol, rest = _split_protocol(url)
     if protocol in (None, "file", "local"):
         return None
     return f"{'s3' if protocol == 's3a' else protocol}://{rest.strip('/')}"
@@ -148,6 +151,8 @@ def _pattern_reaches(pattern: tuple[str, ...], below: Path) -> bool:
     steps = below.parts
     if len(pattern) <= len(steps):  # it matches files at len(pattern) levels: above the output folder
         return False
+    from fsspec.utils import glob_translate
+
     regex = re.compile(glob_translate("/".join(pattern[:len(steps)])))
     return bool(regex.match("/".join(steps)))
 
@@ -166,6 +171,8 @@ def input_listing(shards: list[Shard], spec: Any) -> list[list[Any]]:
                 st = os.stat(local)
                 listing.append([shard.path, st.st_size, st.st_mtime_ns])
                 continue
+            import fsspec
+
             fs, path = fsspec.core.url_to_fs(shard.path, **(spec.storage_options or {}))
             info = fs.info(path)
         except FileNotFoundError:

@@ -110,6 +110,9 @@ def storage_defaults(recipe: Recipe) -> Iterator[None]:
     """While a run lasts, the recipe's storage_options apply to every URL it names."""
     from storage import files
 
+    if not recipe.storage_options:  # nothing to apply (and no fsspec import for a local run)
+        yield
+        return
     with files.default_options(recipe.storage_options, recipe.storage_protocols()):
         yield
 

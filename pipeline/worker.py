@@ -28,7 +28,8 @@ def worker_steps(recipe_json: str) -> list[Operator]:
     if ops is None:
         recipe = Recipe.model_validate(json.loads(recipe_json))
         # the recipe's storage_options reach every URL it names (models, reference files) here too
-        files.set_default_options(recipe.storage_options, recipe.storage_protocols())
+        if recipe.storage_options:
+            files.set_default_options(recipe.storage_options, recipe.storage_protocols())
         ops = recipe.build_steps()
         _OPS_CACHE.clear()
         _OPS_CACHE[recipe_json] = ops

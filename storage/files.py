@@ -75,6 +75,9 @@ def _fresh_filesystem(path: PathLike, storage_options: dict[str, Any] | None) ->
 def default_options(options: dict[str, Any] | None, protocols: set[str]) -> Iterator[None]:
     """fsspec's per-protocol defaults extended with `options` for a while (options given to a call
     still win key by key): how a recipe's storage settings reach code that opens URLs without them."""
+    if not options or not protocols:  # nothing to set (and no fsspec import for a local run)
+        yield
+        return
     import fsspec.config
 
     saved = {p: fsspec.config.conf.get(p) for p in protocols}
@@ -91,9 +94,9 @@ def default_options(options: dict[str, Any] | None, protocols: set[str]) -> Iter
 
 def set_default_options(options: dict[str, Any] | None, protocols: set[str]) -> None:
     """The same, for the life of a worker process."""
-    import fsspec.config
-
     if options:
+        import fsspec.config
+
         for p in protocols:
             fsspec.config.conf[p] = {**fsspec.config.conf.get(p, {}), **options}
 

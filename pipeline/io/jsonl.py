@@ -64,12 +64,15 @@ class ZstdFrames(io.RawIOBase):
 
 
 def _open_stream(shard: Shard, spec: Any) -> tuple[Any, Any]:
-    import fsspec
-
     if "://" not in shard.path:
         check_regular_file(shard.path)
     try:
-        raw = fsspec.open(shard.path, "rb", **(spec.storage_options or {})).open()
+        if "://" in shard.path:
+            import fsspec
+
+            raw = fsspec.open(shard.path, "rb", **(spec.storage_options or {})).open()
+        else:
+            raw = open(shard.path, "rb")  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:
         raise InputError(f"{shard.path}: file not found") from None
     if shard.path.endswith(".gz"):

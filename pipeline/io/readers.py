@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +25,10 @@ __all__ = ["InputError", "Piece", "Quarantined", "Shard", "check_piece_ids", "li
 
 
 def _open(path: str, storage_options: dict[str, Any]):
+    if "://" not in path:  # a local file: no fsspec (its import is a twentieth of a small run)
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    import fsspec
+
     return fsspec.open(path, "rb", **(storage_options or {})).open()
 
 

@@ -14,8 +14,6 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
-
 from storage.columns import SHARD_BITS
 
 SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst", ".jsonl", ".json", ".parquet", ".pq")
@@ -48,6 +46,11 @@ class Quarantined:
 
 def _expand(spec_path: str, storage_options: dict[str, Any]) -> dict[str, int | None]:
     """The files a path names, sorted, with their sizes as the listing gives them."""
+    if _plain_local_file(spec_path):  # no listing to do: no fsspec (its import is a twentieth of a small run)
+        check_regular_file(spec_path)
+        return {spec_path: os.stat(spec_path).st_size} if spec_path.endswith(SUFFIXES) else {}
+    import fsspec
+
     fs, path = fsspec.core.url_to_fs(spec_path, **(storage_options or {}))
     protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
     if any(ch in spec_path for ch in "*?["):
@@ -62,6 +65,13 @@ def _expand(spec_path: str, storage_options: dict[str, Any]) -> dict[str, int | 
             check_regular_file(p)
         return found
     return {f"{protocol}://{p}": size for p, size in found.items()}
+
+
+def _plain_local_file(path: str) -> bool:
+    """An absolute, normalized local path of an existing file, without glob characters: named as
+    fsspec's local listing would name it."""
+    return ("://" not in path and os.path.isabs(path) and os.path.normpath(path) == path
+            and not any(ch in path for ch in "*?[") and os.path.isfile(path))
 
 
 def _size(info: Any) -> int | None:

@@ -11,8 +11,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from operators.base import Operator
 from storage import files
 from storage.location import Location
@@ -97,6 +95,8 @@ def model_files(steps: list[Operator | None], artifacts: Path | Location | None,
     of store; others are reached with fsspec's defaults)."""
     seen: set[str] = set()
     rows = []
+    import fsspec
+
     protocol = fsspec.core.split_protocol(artifacts.url)[0] if isinstance(artifacts, Location) else None
 
     def add(what: str, path: str) -> None:
