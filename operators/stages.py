@@ -90,8 +90,9 @@ class Stage:
     Stages write what they make under ctx.workdir (use `atomic_write_table`); the executor marks
     a stage done only when its function returned, so a rerun repeats unfinished stages.
     `skip(ctx)`, when given, tells before a stage starts that earlier stages made it unnecessary
-    (a converged round of an iteration): the executor then runs none of its tasks. It reads only
-    small files of the work folder, and answers the same whenever it is asked again.
+    (a converged round of an iteration): the executor then runs none of its tasks, and records
+    that it skipped it, so a rerun does not ask again (the work folder may be emptied by then).
+    It reads only small files of the work folder.
     """
 
     name: str
