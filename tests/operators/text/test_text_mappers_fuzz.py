@@ -102,6 +102,7 @@ def test_fix_unicode_leaves_printable_ascii_without_ampersand(text):
 @FUZZ
 @given(st.lists(documents, min_size=1, max_size=6))
 def test_links_counted_and_removed(texts):
+    texts = [t.replace("\x00", "") for t in texts]  # the marker below: a NUL inside a link would be taken with it
     op = RemoveLinks(replacement="\x00")
     out = op.apply(pa.table({"text": pa.array(texts, pa.string())})).table
     marked = out.column("text").to_pylist()
