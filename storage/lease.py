@@ -40,6 +40,7 @@ class LeaseLock:
                        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lifetime": lifetime}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._etag: str | None = None  # of our last write, where the store makes conditional puts
 
     def acquire(self) -> None:
         from storage.lock import FolderLocked
@@ -94,7 +95,7 @@ class LeaseLock:
         """Write the lease if there is none; True when it is ours."""
         fs, inner = files.filesystem(self.location)
         try:
-            fs.pipe_file(inner, self._body(), mode="create")
+            self._etag = _etag(fs.pipe_file(inner, self._body(), mode="create"))
         except (TypeError, NotImplementedError):  # this client makes no conditional put
             if self.location.exists():
                 return False
@@ -135,18 +136,50 @@ class LeaseLock:
         last_ok = time.time()
         while not self._stop.wait(self.lifetime / 4):
             try:
-                holder = self._read()
-                if holder is None or holder.get("token") != self._owner["token"]:
-                    who = "removed" if holder is None else f"taken over by pid {holder.get('pid')} on {holder.get('host')}"
-                    self.lost = f"this run's lease {self.location} was {who}"
+                if not self._renew():
                     return
-                self.location.write_bytes(self._body())
                 last_ok = time.time()
             except Exception as exc:  # the store is unreachable: the run's own writes fail too
                 if time.time() - last_ok > self.lifetime:
                     self.lost = (f"could not renew the lease {self.location} for {self.lifetime:.0f} s "
                                  f"({type(exc).__name__}: {' '.join(str(exc).split())})")
                     return
+
+    def _renew(self) -> bool:
+        """Write the lease again with a new renewal time; False (and `lost` says why) when it is no
+        longer ours. Where the store makes conditional puts, the write holds only if the lease is
+        still the object we last wrote: a read, then a write, would bring back a lease deleted in
+        between, or overwrite the lease of a run that took it over."""
+        if self._etag is None:  # no conditional put here: read, then write (a small window remains)
+            holder = self._read()
+            if holder is None or holder.get("token") != self._owner["token"]:
+                self._lose(holder)
+                return False
+            self.location.write_bytes(self._body())
+            return True
+        fs, inner = files.filesystem(self.location)
+        try:
+            self._etag = _etag(fs.pipe_file(inner, self._body(), IfMatch=self._etag))
+            return True
+        except OSError:  # the lease changed (S3: 412, or 404 once deleted), or the store failed
+            try:
+                etag = _etag(fs.info(inner))
+            except FileNotFoundError:
+                etag = None
+            holder = self._read()
+            if holder is None or holder.get("token") != self._owner["token"]:
+                self._lose(holder)
+                return False
+            self._etag = etag or self._etag  # ours, with another ETag (a put of ours the client retried)
+            raise  # counted against the lifetime by the heartbeat; the next renewal may succeed
+
+    def _lose(self, holder: dict[str, Any] | None) -> None:
+        who = "removed" if holder is None else f"taken over by pid {holder.get('pid')} on {holder.get('host')}"
+        self.lost = f"this run's lease {self.location} was {who}"
+
+def _etag(put_result: Any) -> str | None:
+    """The ETag of an s3fs put, the condition of the next one; None from clients that return none."""
+    return put_result.get("ETag") if isinstance(put_result, dict) else None
 
 
 def _ago(renewed: Any) -> str:

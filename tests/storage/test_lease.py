@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -65,7 +66,9 @@ def test_the_heartbeat_renews_the_lease_and_notices_losing_it(s3_server):
     assert (out / LOCK_NAME).read_json()["renewed"] > first
     lock.check()
     (out / LOCK_NAME).delete()  # someone deleted it (or took it over)
-    time.sleep(1.2)
+    deadline = time.time() + 20  # a renewal every 0.5 s; a loaded machine makes requests slow
+    while lock.lost is None and time.time() < deadline:
+        time.sleep(0.1)
     with pytest.raises(FolderLocked, match="was removed"):
         lock.check()
     lock.release()
@@ -81,3 +84,50 @@ def test_reads_do_not_trust_a_listing_cached_before_another_process_wrote(s3_ser
     other.pipe_file(files.filesystem(marks / "b.json")[1], big)
     assert (marks / "b.json").read_mark() == json.loads(big)
     assert (marks / "b.json").exists() and marks.list_names() == ["a.json", "b.json"]
+
+
+def _renew_until_lost(lock: LeaseLock, outcome: list[bool]) -> None:
+    deadline = time.time() + 4.0
+    while time.time() < deadline:
+        if not lock._renew():
+            outcome.append(False)
+            return
+    outcome.append(True)
+
+
+def test_renewals_racing_a_removal_never_bring_the_lease_back(s3_server):
+    """Another party deletes the lease (or takes it over) while the heartbeat renews it. A renewal
+    that reads "ours" and then writes brings a removed lease back (or overwrites the taker's), so
+    two runs hold the folder. Renewals run back to back here, so a delete lands between a read and
+    a write in about half the trials of a read-then-write renewal."""
+    out = folder(s3_server)
+    for trial in range(12):
+        lock = LeaseLock(out, lifetime=600.0)  # its own heartbeat stays asleep
+        lock.acquire()
+        outcome: list[bool] = []
+
+        renewer = threading.Thread(target=_renew_until_lost, args=(lock, outcome))
+        renewer.start()
+        time.sleep(0.05 + 0.013 * trial)
+        (out / LOCK_NAME).delete()
+        renewer.join()
+        assert outcome == [False], f"trial {trial}: the renewals went on after the lease was deleted"
+        assert not (out / LOCK_NAME).exists()
+        assert "was removed" in (lock.lost or "")
+        lock.release()
+
+
+def test_a_lease_rewritten_with_our_own_token_is_renewed_again(s3_server):
+    """A put of ours that the client retried leaves our lease with another ETag than we know: that
+    renewal fails as a store error would, and the next one holds again (not a lost lease)."""
+    out = folder(s3_server)
+    lock = LeaseLock(out, lifetime=600.0)
+    lock.acquire()
+    (out / LOCK_NAME).write_bytes(lock._body())
+    with pytest.raises(OSError):
+        lock._renew()
+    assert lock.lost is None
+    assert lock._renew() is True
+    lock.check()
+    lock.release()
+    assert not (out / LOCK_NAME).exists()
