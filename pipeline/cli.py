@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import json
+import os
 import pkgutil
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -279,5 +282,22 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{type(exc).__name__}: {exc}" + ("" if args.debug else "\n(rerun with --debug for the traceback)"))
 
 
+def console_main() -> None:
+    """The `pipeline` command: `main`, then an exit without the interpreter's teardown of every
+    module (~0.13 s once pyarrow and pandas are loaded: a sixth of a one-document run). The atexit
+    handlers still run (pools, temporary folders, logging, Ray); a non-daemon thread still running
+    gets the usual exit, which waits for it."""
+    code = main()
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
