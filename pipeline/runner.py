@@ -94,6 +94,8 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
                 shard_done = functools.partial(_shard_done, layout, seg)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
+                    if split and tasks:
+                        backend.start()  # its workers first, then the joining thread
                     with joining_while_running([FileJoin(recipe, layout, seg, s, p) for s, p in split]):
                         results = _map(backend, tasks, segment_label(seg, steps), shard_done)
                 else:

@@ -50,6 +50,10 @@ class Backend:
     def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Start the workers now, before the driver starts threads of its own (a local pool forks
+        its workers from the driver only while the driver has no other thread)."""
+
     def close(self) -> None:
         pass
 

@@ -91,11 +91,16 @@ class LocalBackend(Backend):
                 self._marks = Path(tempfile.mkdtemp(prefix="pipeline-local-"))
         return self._pool
 
+    def start(self) -> None:
+        if self.workers > 1 and self._pool is None:
+            # a pool of forked workers makes them all at its first task: one now, before any thread of
+            # the driver's (progress bars, joining a file's pieces), so they are forked from the driver
+            self._get_pool().submit(int).result()
+
     def map(self, tasks: list[Task], label: str) -> list[dict[str, Any]]:
         if not tasks:
             return []
-        if self.workers > 1:
-            self._get_pool()  # before the progress bar's thread: a driver without threads forks its workers
+        self.start()
         show = self.show_progress and any(t.progress_key for t in tasks)
         bar = ShardProgress(label, documents_total(tasks), enabled=show)
         try:

@@ -56,3 +56,35 @@ def test_a_driver_with_a_thread_uses_the_fork_server() -> None:
     finally:
         backend.close()
         idle.set()
+
+
+SPLIT_RUN = """
+import json, os, sys
+import pyarrow as pa, pyarrow.parquet as pq
+from pipeline import cli
+from pipeline.executors import local
+methods = []
+context = local._context
+local._context = lambda: (ctx := context(), methods.append(ctx.get_start_method()))[0]
+folder = sys.argv[1]
+pq.write_table(pa.table({"text": [f"document number {i} has words enough" for i in range(40)]}),
+               f"{folder}/big.parquet", row_group_size=10)
+code = cli.main(["run", f"{folder}/r.yaml", "--quiet"])
+print(json.dumps({"code": code, "start_methods": sorted(set(methods))}))
+"""
+
+
+def test_a_run_that_joins_a_big_files_pieces_still_forks_its_workers(tmp_path) -> None:
+    # the driver's joining thread starts after the workers, so they need no fork server
+    from tests.conftest import ROOT
+    from tests.core_helpers import recipe_dict, write_recipe
+
+    data = recipe_dict(str(tmp_path / "big.parquet"), str(tmp_path / "out"), [{"words_filter": {"min_words": 3}}],
+                       workers=2)
+    data["input"]["rows_per_task"] = 10
+    write_recipe(tmp_path / "r.yaml", data)
+    proc = subprocess.run([sys.executable, "-c", SPLIT_RUN, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"code": 0, "start_methods": ["fork"]}
+    assert len(list((tmp_path / "out").glob("big*.parquet"))) == 1
