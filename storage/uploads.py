@@ -63,14 +63,18 @@ def abort_incomplete_uploads(folder: files.PathLike, owned: Callable[[str], bool
     if store is None:
         return 0
     fs, bucket, prefix = store
-    doomed = [u for u in _listing(fs, bucket, prefix) if owned(u["Key"][len(prefix):])]
     aborted = 0
-    for upload in doomed:
-        try:
-            fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        except FileNotFoundError:  # NoSuchUpload: aborted or completed since the listing
-            continue
-        aborted += 1
+    try:
+        for upload in [u for u in _listing(fs, bucket, prefix) if owned(u["Key"][len(prefix):])]:
+            try:
+                fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            except FileNotFoundError:  # NoSuchUpload: aborted or completed since the listing
+                continue
+            aborted += 1
+    except PermissionError as exc:  # credentials that may write but not list or abort uploads: a cleanup, not the run
+        log.warning("cannot abort the incomplete uploads that killed processes left under %s (%s): grant "
+                    "s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or give the bucket a lifecycle rule "
+                    "AbortIncompleteMultipartUpload", folder, exc)
     if aborted:
         log.info("aborted %d incomplete upload(s) of killed processes under %s", aborted, folder)
     return aborted

@@ -55,3 +55,13 @@ def test_stores_without_multipart_uploads_have_none(where, tmp_path):
     folder = str(tmp_path / "out") if where == "local" else where
     assert uploads.incomplete_uploads(folder) == []
     assert uploads.abort_incomplete_uploads(folder, lambda key: True) == 0
+
+
+def test_credentials_refused_the_listing_leave_a_warning_not_an_error(s3_server, caplog):
+    fs = s3_server.filesystem()
+    prefix = s3_server.new_prefix()
+    upload_id = start_upload(fs, f"{prefix}/out/_work/a.parquet")
+    refused = {**s3_server.storage_options, "secret": "not-the-secret"}  # the server refuses every request
+    assert uploads.abort_incomplete_uploads(f"s3://{prefix}/out", lambda key: True, refused) == 0
+    assert "s3:ListBucketMultipartUploads" in caplog.text and "not-the-secret" not in caplog.text
+    assert uploads.incomplete_uploads(f"s3://{prefix}/out", s3_server.storage_options) == [("_work/a.parquet", upload_id)]
