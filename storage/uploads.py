@@ -8,6 +8,7 @@ Abort only uploads no live process is writing: the caller holds the folder's run
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,7 +72,10 @@ def abort_incomplete_uploads(folder: files.PathLike, owned: Callable[[str], bool
             except FileNotFoundError:  # NoSuchUpload: aborted or completed since the listing
                 continue
             aborted += 1
-    except PermissionError as exc:  # credentials that may write but not list or abort uploads: a cleanup, not the run
+    except OSError as exc:  # credentials that may write but not list or abort uploads, or a store without the
+        # calls (ENOSYS: NotImplemented): this is a cleanup, it does not stop the run
+        if not isinstance(exc, PermissionError) and exc.errno != errno.ENOSYS:
+            raise
         log.warning("cannot abort the incomplete uploads that killed processes left under %s (%s): grant "
                     "s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or give the bucket a lifecycle rule "
                     "AbortIncompleteMultipartUpload", folder, exc)
