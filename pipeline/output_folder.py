@@ -34,7 +34,7 @@ from pipeline.output_store import check_writable, describe_store_error, store_er
 from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.report.environment import mask_secrets
-from storage import files, many
+from storage import files, many, uploads
 from storage.location import Location
 from storage.lock import LOCK_NAME, FolderLocked, RunLock, run_lock
 
@@ -270,6 +270,8 @@ def remove_stale_temporaries(layout: Layout, shard_names: set[str]) -> None:
             (layout.out / name).delete()
     for folder in ("_work", *OWNED_DIRS):
         files.remove_temporaries(layout.out / folder)
+    # on S3, a process killed mid-upload leaves an incomplete multipart upload (unlisted, billed)
+    uploads.abort_incomplete_uploads(layout.out, lambda key: _owned(key.split("/", 1)[0], shard_names))
 
 
 # ---- preparing the folder -------------------------------------------------------------------

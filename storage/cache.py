@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ def _identity(fs: Any, inner: str) -> tuple[list[tuple[str, int, str]], bool]:
     return out, is_dir
 
 
+def _remove_stale_staging(root: Path, key: str) -> None:
+    """Staging folders of `key` that a process killed mid-download left (`files.staging_dir`):
+    called under the key's lock, which a live download holds, so none of them is in use."""
+    for entry in root.glob(f".{key}{files.TEMP_MARK}*"):
+        if files.is_temporary(entry.name):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def local_copy(path: files.PathLike, storage_options: dict[str, Any] | None = None) -> Path:
     """A local path holding the same bytes as `path` (itself when already local)."""
     if not files.is_url(path):
@@ -49,6 +58,7 @@ def local_copy(path: files.PathLike, storage_options: dict[str, Any] | None = No
     folder = root / key
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first process downloads; the others wait, then reuse
+        _remove_stale_staging(root, key)
         if not (folder / DONE).exists():
             with files.staging_dir(folder) as tmp:
                 for rel, _, _ in listing:
