@@ -70,3 +70,15 @@ def test_a_failure_keeps_its_exit_code_and_message(tmp_path):
     proc, _, _ = run_cli(tmp_path, broken=True)
     assert proc.returncode == 2
     assert "invalid recipe" in proc.stderr
+
+
+def test_a_run_under_cprofile_still_writes_its_profile(tmp_path):
+    # cProfile writes after the module returns, not at exit: a profiled run takes the usual exit
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "one document with enough words in it"}) + "\n")
+    recipe = write_recipe(tmp_path / "r.yaml", recipe_dict(str(source), str(tmp_path / "out"), [{"words_filter": {}}]))
+    profile = tmp_path / "run.prof"
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "pipeline.cli", "run", str(recipe),
+                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert profile.stat().st_size > 0
