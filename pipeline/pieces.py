@@ -41,8 +41,9 @@ ID_HASHES = "_ids.npy"  # a piece's id hashes, for the duplicate check across pi
 
 
 class PartWriter(ShardWriter):
-    """A piece's files: Arrow IPC (LZ4), cheap to write and to read back, since the join
-    encodes the final Parquet once, as a whole-file task would."""
+    """A piece's files: Arrow IPC, cheap to write and to read back, since the join encodes the
+    final Parquet once, as a whole-file task would. Uncompressed on a local disk (LZ4 costs as
+    much CPU as the Parquet encoding itself); LZ4 on an object store, where bytes are transfers."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -56,7 +57,7 @@ class PartWriter(ShardWriter):
         final = self._final_name(len(self._parts))
         part = files.AtomicFile(final)
         part.handle.close()
-        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        options = pa.ipc.IpcWriteOptions(compression="lz4" if final.is_remote else None)
         self._writer = pa.ipc.new_file(str(part.temp_path), self.schema, options=options)  # type: ignore[assignment]
         self._parts.append((part, final))
         self._rows_in_file = 0
@@ -180,7 +181,7 @@ class FileJoin:
             writer = self.writers[part] = ShardWriter(folder, self.shard.name, self.recipe.output.compression,
                                                       rows_per_file=rows_per_file,
                                                       row_group_rows=self.recipe.input.batch_size)
-        with path.reader() as where, pa.ipc.open_file(where) as source:
+        with path.reader() as where, _ipc_source(where) as source:
             self.schemas[part] = source.schema
             for i in range(source.num_record_batches):
                 writer.write(pa.Table.from_batches([source.get_batch(i)]))
@@ -209,6 +210,11 @@ class FileJoin:
     def abort(self) -> None:
         for writer in self.writers.values():
             writer.abort()
+
+
+def _ipc_source(where: Any) -> Any:
+    """An IPC file's reader; a local one memory-mapped, so that its batches are not copied."""
+    return pa.ipc.open_file(pa.memory_map(where) if isinstance(where, str) else where)
 
 
 @dataclass
