@@ -82,7 +82,10 @@ def test_object_store_paths() -> None:
         (tmp / "sub").mkdir()
         (tmp / "sub" / "v.txt").write_text("v")
     assert files.read_bytes(files.join(base, "artifacts", "tok", "sub", "v.txt")) == b"v"
-    assert files.list_names(base) == ["_work", "artifacts", "out"]
+    files.write_bytes(files.join(base, "prefix.bin"), b"abcdef")
+    assert files.read_prefix(files.join(base, "prefix.bin"), 3) == b"abc"
+    assert files.read_prefix(files.join(base, "prefix.bin"), 10) == b"abcdef"
+    assert files.list_names(base) == ["_work", "artifacts", "out", "prefix.bin"]
     files.delete(files.join(base, "out"))
     assert not files.exists(files.join(base, "out", "s.parquet"))
     with pytest.raises(RuntimeError), files.AtomicFile(files.join(base, "x.bin")) as handle:
