@@ -45,6 +45,14 @@ def is_url(path: PathLike) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def split_protocol(path: PathLike) -> tuple[str | None, str]:
+    """("s3", "bucket/key") for "s3://bucket/key"; (None, path) for a path: as fsspec splits a URL,
+    without importing fsspec (a local run does not)."""
+    text = _text(path)
+    protocol, sep, rest = text.partition("://")
+    return (protocol, rest) if sep and len(protocol) > 1 else (None, text)
+
+
 def local_path(path: PathLike) -> Path:
     text = _text(path)
     return Path(text[len("file://"):] if text.startswith("file://") else text)

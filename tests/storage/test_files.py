@@ -92,3 +92,11 @@ def test_object_store_paths() -> None:
         handle.write(b"partial")
         raise RuntimeError
     assert not files.exists(files.join(base, "x.bin"))
+
+
+def test_urls_split_as_fsspec_splits_them() -> None:
+    import fsspec
+
+    for text in ["s3://bucket/key", "s3a://bucket/", "memory://x/y", "file:///tmp/a", "local://a", "/tmp/a",
+                 "rel/a", "C://windows", "gs://b/a://b", "s3://"]:
+        assert files.split_protocol(text) == tuple(fsspec.core.split_protocol(text)), text
