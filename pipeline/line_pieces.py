@@ -5,8 +5,6 @@ pieces folder, so a resumed run does not count again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipeline.executors.base import Backend, Task
 from pipeline.io.line_count import (
     MIN_RANGE_BYTES,
@@ -16,7 +14,7 @@ from pipeline.io.line_count import (
     counting_tasks,
     pieces_from_counts,
 )
-from pipeline.io.pieces import FilePlan, is_parquet
+from pipeline.io.pieces import Cut, FilePlan, cut_of
 from pipeline.io.readers import Shard
 from pipeline.pieces import pieces_dir
 from pipeline.plan import Layout, Segment
@@ -25,11 +23,6 @@ from storage import files
 from storage.location import Location
 
 COUNTS = "lines.json"
-
-
-def counted_by_tasks(shard: Shard, spec: Any) -> bool:
-    """A file whose pieces come from counting tasks: uncompressed JSONL on an object store."""
-    return "://" in shard.path and not shard.path.endswith((".gz", ".zst")) and not is_parquet(shard, spec)
 
 
 def plan_remote_jsonl(layout: Layout, recipe: Recipe, seg: Segment, shards: list[Shard],
@@ -44,7 +37,7 @@ def plan_remote_jsonl(layout: Layout, recipe: Recipe, seg: Segment, shards: list
     plans: dict[str, FilePlan] = {}
     pending: list[tuple[Shard, list[LineCount], Location]] = []
     for shard in shards:
-        if not counted_by_tasks(shard, recipe.input):
+        if cut_of(shard, recipe.input) is not Cut.LINES_BY_TASKS:
             continue
         size = shard.size  # from the listing
         if size is None or size < 2 * MIN_RANGE_BYTES:  # one range at most: nothing to count

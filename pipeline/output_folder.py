@@ -63,14 +63,8 @@ def write_error(exc: BaseException, out: Location, what: str) -> OutputWriteErro
 # ---- the input and the output never overlap -----------------------------------------------------
 
 
-def _split_protocol(path: str) -> tuple[str | None, str]:
-    """("s3", "bucket/key") for "s3://bucket/key"; (None, path) for a path (as fsspec splits it)."""
-    protocol, sep, rest = str(path).partition("://")
-    return (protocol, rest) if sep and len(protocol) > 1 else (None, str(path))
-
-
 def _local(path: str) -> str | None:
-    protocol, rest = _split_protocol(path)
+    protocol, rest = files.split_protocol(path)
     return os.path.abspath(os.path.expanduser(rest)) if protocol in (None, "file", "local") else None
 
 
@@ -80,7 +74,7 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def _remote_key(url: str) -> str | None:
     """`protocol://bucket/key` without a trailing slash, for comparing object-store locations."""
-    protocol, rest = _split_protocol(url)
+    protocol, rest = files.split_protocol(url)
     if protocol in (None, "file", "local"):
         return None
     return f"{'s3' if protocol == 's3a' else protocol}://{rest.strip('/')}"

@@ -85,13 +85,13 @@ class Recipe(_Strict):
 
     def storage_protocols(self) -> set[str]:
         """fsspec protocols of the URLs the recipe names: output, input, step parameters."""
-        import fsspec
+        from storage import files
 
         found: set[str] = set()
 
         def visit(value: Any) -> None:
             if isinstance(value, str) and "://" in value:
-                protocol = fsspec.core.split_protocol(value)[0]
+                protocol = files.split_protocol(value)[0]
                 if protocol not in (None, "file", "local"):
                     found.add(protocol)
             elif isinstance(value, dict):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from storage.spool import spool_dir
+from storage.whole_get import get_whole
 
 PathLike = str | os.PathLike
 TEMP_MARK = ".tmp-"
@@ -42,6 +43,14 @@ def is_url(path: PathLike) -> bool:
     """True for `scheme://...` locations other than `file://`."""
     text = _text(path)
     return "://" in text and not text.startswith("file://")
+
+
+def split_protocol(path: PathLike) -> tuple[str | None, str]:
+    """("s3", "bucket/key") for "s3://bucket/key"; (None, path) for a path: as fsspec splits a URL,
+    without importing fsspec (a local run does not)."""
+    text = _text(path)
+    protocol, sep, rest = text.partition("://")
+    return (protocol, rest) if sep and len(protocol) > 1 else (None, text)
 
 
 def local_path(path: PathLike) -> Path:
@@ -306,23 +315,10 @@ def exists(path: PathLike, storage_options: dict[str, Any] | None = None) -> boo
     return local_path(path).exists()
 
 
-def _get_whole(fs: Any, inner: str, limit: int | None = None) -> bytes:
-    """An object's bytes (its first `limit` bytes) in one request: a plain read costs s3fs a HEAD
-    (for the size) before the GET; an open-ended range does not. A store that refuses the range
-    (S3 does for an empty object) gets the plain read."""
-    try:
-        return fs.cat_file(inner, start=0, end=limit)
-    except FileNotFoundError:
-        raise
-    except OSError:
-        data = fs.cat_file(inner)
-        return data if limit is None else data[:limit]
-
-
 def read_bytes(path: PathLike, storage_options: dict[str, Any] | None = None) -> bytes:
     if is_url(path):
         fs, inner = _fresh_filesystem(path, storage_options)  # s3fs sizes a file from a cached listing
-        return _get_whole(fs, inner)
+        return get_whole(fs, inner)
     return local_path(path).read_bytes()
 
 
@@ -330,7 +326,7 @@ def read_prefix(path: PathLike, limit: int, storage_options: dict[str, Any] | No
     """The first `limit` bytes of a file (all of it when shorter), in one request on a store."""
     if is_url(path):
         fs, inner = _fresh_filesystem(path, storage_options)
-        return _get_whole(fs, inner, limit)
+        return get_whole(fs, inner, limit)
     with open(local_path(path), "rb") as handle:
         return handle.read(limit)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage.files import PathLike, _fresh_filesystem, _get_whole, filesystem, is_url, local_path
+from storage.files import PathLike, _fresh_filesystem, filesystem, is_url, local_path
+from storage.whole_get import get_whole, get_whole_async
 
 
 def read_many(paths: list[PathLike], storage_options: dict[str, Any] | None = None) -> list[bytes | None]:
@@ -33,7 +34,7 @@ def read_many(paths: list[PathLike], storage_options: dict[str, Any] | None = No
             results = []
             for _, inner in items:
                 try:
-                    results.append(_get_whole(fs, inner))
+                    results.append(get_whole(fs, inner))
                 except FileNotFoundError as exc:
                     results.append(exc)
         for (i, _), data in zip(items, results, strict=True):
@@ -54,17 +55,9 @@ def read_marks(paths: list[PathLike], storage_options: dict[str, Any] | None = N
 async def _gather_gets(fs: Any, inners: list[str], batch: int = 64) -> list[Any]:
     import asyncio
 
-    async def one(inner: str) -> Any:
-        try:
-            return await fs._cat_file(inner, start=0)
-        except FileNotFoundError:
-            raise
-        except OSError:  # a refused range (an empty object): the plain read
-            return await fs._cat_file(inner)
-
     results: list[Any] = []
     for lo in range(0, len(inners), batch):
-        results += await asyncio.gather(*(one(p) for p in inners[lo:lo + batch]), return_exceptions=True)
+        results += await asyncio.gather(*(get_whole_async(fs, p) for p in inners[lo:lo + batch]), return_exceptions=True)
     return results
 
 

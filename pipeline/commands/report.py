@@ -38,9 +38,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _protocols(*where: Location | None) -> set[str]:
-    import fsspec
+    from storage import files
 
-    return {fsspec.core.split_protocol(w.url)[0] for w in where if w is not None and w.is_remote}
+    return {files.split_protocol(w.url)[0] for w in where if w is not None and w.is_remote}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

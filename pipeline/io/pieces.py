@@ -11,6 +11,7 @@ keys, default ids and quarantined rows are the same as in a whole-file read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,23 @@ def is_parquet(shard: Shard, spec: Any) -> bool:
     return spec.format == "parquet" or (spec.format == "auto" and shard.format == "parquet")
 
 
+class Cut(Enum):
+    """How an input file is cut into pieces: the one place that decides it."""
+
+    ROW_GROUPS = "row groups"  # Parquet, from the footer
+    LINES = "lines"  # local uncompressed JSONL: its lines counted here, in one pass
+    LINES_BY_TASKS = "lines by tasks"  # uncompressed JSONL on a store: pipeline/line_pieces.py
+    WHOLE = "whole"  # compressed JSONL: a stream without random access
+
+
+def cut_of(shard: Shard, spec: Any) -> Cut:
+    if is_parquet(shard, spec):
+        return Cut.ROW_GROUPS
+    if shard.path.endswith((".gz", ".zst")):
+        return Cut.WHOLE
+    return Cut.LINES_BY_TASKS if "://" in shard.path else Cut.LINES
+
+
 UNCOUNTED_BYTES_PER_ROW = 200  # a JSONL file whose lines are not counted: its size over this, as rows
 
 
@@ -55,17 +73,20 @@ class FilePlan:
 
 
 def plan_file(shard: Shard, spec: Any, rows_per_task: int | None) -> FilePlan:
+    """A file cut `Cut.LINES_BY_TASKS` is planned whole here; pipeline/line_pieces.py replaces
+    the plan of a big one once tasks have counted its lines."""
     if not rows_per_task:
         return FilePlan(None, None)
-    if is_parquet(shard, spec):
+    cut = cut_of(shard, spec)
+    if cut is Cut.ROW_GROUPS:
         groups = parquet_row_groups(shard.path, spec.storage_options)
         return FilePlan(None if groups is None else row_group_pieces(groups, rows_per_task),
                         None if groups is None else sum(groups))
-    if "://" in shard.path or shard.path.endswith((".gz", ".zst")):
-        size = shard.size if shard.size is not None else _size(shard.path, spec.storage_options)
-        return FilePlan(None, None if size is None else -(-size // UNCOUNTED_BYTES_PER_ROW))
-    pieces, lines = _scan_jsonl(shard.path, rows_per_task)
-    return FilePlan(pieces, lines)
+    if cut is Cut.LINES:
+        pieces, lines = _scan_jsonl(shard.path, rows_per_task)
+        return FilePlan(pieces, lines)
+    size = shard.size if shard.size is not None else _size(shard.path, spec.storage_options)
+    return FilePlan(None, None if size is None else -(-size // UNCOUNTED_BYTES_PER_ROW))
 
 
 def plan_pieces(shard: Shard, spec: Any, rows_per_task: int | None) -> list[Piece] | None:

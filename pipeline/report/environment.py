@@ -95,16 +95,14 @@ def model_files(steps: list[Operator | None], artifacts: Path | Location | None,
     of store; others are reached with fsspec's defaults)."""
     seen: set[str] = set()
     rows = []
-    import fsspec
-
-    protocol = fsspec.core.split_protocol(artifacts.url)[0] if isinstance(artifacts, Location) else None
+    protocol = files.split_protocol(artifacts.url)[0] if isinstance(artifacts, Location) else None
 
     def add(what: str, path: str) -> None:
         if files.is_url(path):
             if path in seen:
                 return
             seen.add(path)
-            same_store = fsspec.core.split_protocol(path)[0] == protocol
+            same_store = files.split_protocol(path)[0] == protocol
             row = remote_file_row(what, path, storage_options if same_store else None)
             if row is not None:
                 rows.append(row)

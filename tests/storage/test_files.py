@@ -82,10 +82,21 @@ def test_object_store_paths() -> None:
         (tmp / "sub").mkdir()
         (tmp / "sub" / "v.txt").write_text("v")
     assert files.read_bytes(files.join(base, "artifacts", "tok", "sub", "v.txt")) == b"v"
-    assert files.list_names(base) == ["_work", "artifacts", "out"]
+    files.write_bytes(files.join(base, "prefix.bin"), b"abcdef")
+    assert files.read_prefix(files.join(base, "prefix.bin"), 3) == b"abc"
+    assert files.read_prefix(files.join(base, "prefix.bin"), 10) == b"abcdef"
+    assert files.list_names(base) == ["_work", "artifacts", "out", "prefix.bin"]
     files.delete(files.join(base, "out"))
     assert not files.exists(files.join(base, "out", "s.parquet"))
     with pytest.raises(RuntimeError), files.AtomicFile(files.join(base, "x.bin")) as handle:
         handle.write(b"partial")
         raise RuntimeError
     assert not files.exists(files.join(base, "x.bin"))
+
+
+def test_urls_split_as_fsspec_splits_them() -> None:
+    import fsspec
+
+    for text in ["s3://bucket/key", "s3a://bucket/", "memory://x/y", "file:///tmp/a", "local://a", "/tmp/a",
+                 "rel/a", "C://windows", "gs://b/a://b", "s3://"]:
+        assert files.split_protocol(text) == tuple(fsspec.core.split_protocol(text)), text

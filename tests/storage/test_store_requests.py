@@ -10,7 +10,7 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from storage import files
+from storage import files, many
 from storage.location import SMALL_OBJECT, Location, read_marks
 
 
@@ -78,6 +78,15 @@ def test_marks_are_read_together_and_missing_ones_are_none(store) -> None:
     marks = read_marks([base / "_done" / f"{i}.json" for i in range(10)])
     assert marks == [{"i": i} if i % 2 == 0 else None for i in range(10)]
     assert seen == Counter(GetObject=10)
+
+
+def test_many_reads_take_an_empty_object_and_a_missing_one(store) -> None:
+    base, seen = store
+    (base / "a.bin").write_bytes(b"abc")
+    (base / "empty.bin").write_bytes(b"")  # S3 refuses its range: read again, plainly
+    seen.clear()
+    assert many.read_many([base / "a.bin", base / "empty.bin", base / "gone.bin"]) == [b"abc", b"", None]
+    assert seen == Counter(GetObject=4, HeadObject=1)  # the plain read of the empty one sizes it first
 
 
 def test_batched_uploads_publish_at_the_end_and_nothing_on_an_error(store) -> None:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.io.jsonl import jsonl_lines, read_jsonl
-from pipeline.io.pieces import Piece, jsonl_pieces, parquet_pieces, plan_pieces
+from pipeline.io.pieces import Cut, Piece, cut_of, jsonl_pieces, parquet_pieces, plan_pieces
 from pipeline.io.shards import Shard
 from pipeline.io.writers import ShardWriter
 from pipeline.recipe import InputSpec
@@ -108,6 +108,16 @@ def test_compressed_jsonl_and_whole_file_settings_stay_whole(tmp_path):
     assert plan_pieces(Shard(1, str(tmp_path / "b.jsonl"), "b"), spec, 0) is None
     assert plan_pieces(Shard(1, str(tmp_path / "b.jsonl"), "b"), spec, None) is None
     assert len(plan_pieces(Shard(1, str(tmp_path / "b.jsonl"), "b"), spec, 10)) == 5
+
+
+def test_one_rule_says_how_each_kind_of_file_is_cut():
+    # pipeline/line_pieces.py counts lines by tasks of exactly the files planned whole as LINES_BY_TASKS
+    spec = InputSpec(path="s3://b/in")
+    cuts = {path: cut_of(Shard(0, path, "x"), spec) for path in
+            ["s3://b/in/a.jsonl", "s3://b/in/a.jsonl.gz", "s3://b/in/a.parquet", "/d/a.jsonl", "/d/a.jsonl.zst"]}
+    assert cuts == {"s3://b/in/a.jsonl": Cut.LINES_BY_TASKS, "s3://b/in/a.jsonl.gz": Cut.WHOLE,
+                    "s3://b/in/a.parquet": Cut.ROW_GROUPS, "/d/a.jsonl": Cut.LINES, "/d/a.jsonl.zst": Cut.WHOLE}
+    assert cut_of(Shard(0, "s3://b/in/a.jsonl", "x"), InputSpec(path="s3://b/in", format="parquet")) is Cut.ROW_GROUPS
 
 
 def test_parquet_pieces_follow_row_groups(tmp_path):
