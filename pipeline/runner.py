@@ -31,6 +31,7 @@ from pipeline.pieces import (
 )
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe, storage_defaults
+from pipeline.shard_list import ShardListRef, write_shard_list
 from pipeline.shard_worker import ShardTask, run_shard_task
 from pipeline.stage_worker import StageTask, run_stage_task, stage_context
 from storage.location import Location
@@ -65,7 +66,8 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     try:
         folder.warn_about_kept_raw_text(recipe, steps, segments, layout.out)
         recipe_json = recipe.model_dump_json()  # secrets in clear: in memory only, for the workers
-        names = [s.name for s in shards]
+        # once a run, for global steps: their tasks carry where the list is, not the list
+        shard_list = write_shard_list(layout, shards) if any(isinstance(op, GlobalOperator) for op in steps) else None
         own_backend = backend is None
         backend = backend or make_backend(recipe.executor, progress=progress)
         written: dict[str, Any] = {}  # marks this run's tasks wrote, as they returned them (by URL)
@@ -79,12 +81,13 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
                                                                 for s in todo], recipe.input.rows_per_task)
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
-                    _run_stages(backend, recipe_json, layout, steps, seg, shards,
+                    assert shard_list is not None
+                    _run_stages(backend, recipe_json, layout, steps, seg, shards, shard_list,
                                 {s.index: group_of.get(s.name) for s in todo}, written)
                 tasks = []
                 for s in todo:
                     pieces = plans[s.name].pieces
-                    tasks += [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout,
+                    tasks += [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, shard_list, piece), steps, layout,
                                           plans[s.name].rows)
                               for piece in pieces or [None]
                               if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
@@ -185,7 +188,8 @@ def _mark(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,
-                shards: list[Shard], group_of: dict[int, int | None], written: dict[str, Any]) -> list[dict[str, Any]]:
+                shards: list[Shard], shard_list: ShardListRef, group_of: dict[int, int | None],
+                written: dict[str, Any]) -> list[dict[str, Any]]:
     """The global operator's stages in order; a per-shard stage's tasks of small files share a
     task as the segment's shard tasks do (`group_of`: shard index -> group number). The marks
     its tasks wrote go to `written`."""
@@ -205,7 +209,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
             continue
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])
-        tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),
+        tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shard_list),
                       f"{label} task {i}", resources) for i in todo]
         if stage.kind == "shard":
             tasks = bundle(tasks, [group_of.get(i) for i in todo])
