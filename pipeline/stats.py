@@ -18,10 +18,20 @@ from storage.location import Location, read_marks
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
 
+def segment_key(seg: Segment) -> str:
+    return f"segment {seg.index}"
+
+
+def stage_key(step: int, stage: str) -> str:
+    return f"step {step} stage {stage}"
+
+
 def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
-                wall_seconds: float, written: dict[str, Any] | None = None) -> dict[str, Any]:
+                wall_seconds: float, written: dict[str, Any] | None = None,
+                executor_tasks: dict[str, int] | None = None) -> dict[str, Any]:
     """The accounting from every completion mark; `written`: marks this process's tasks wrote and
-    returned (by URL), which are not read back (on a store, a request each)."""
+    returned (by URL), which are not read back (on a store, a request each); `executor_tasks`:
+    the tasks this run's executor ran, by `segment_key` / `stage_key`."""
     marks = _mark_reader(written or {})
     step_totals: list[dict[str, Any]] = [
         {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
@@ -86,9 +96,29 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "removed": removed_total,
         "steps": step_totals,
         "wall_seconds": wall_seconds,
-        "tasks": summarize_tasks(segments, steps, segment_marks, stage_marks),  # per segment and stage: CPU, peak RSS, bytes
+        "tasks": _task_summary(steps, segments, segment_marks, stage_marks, executor_tasks or {}),
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }
+
+
+def _task_summary(steps: list[Operator], segments: list[Segment], segment_marks: dict[int, list[dict[str, Any]]],
+                  stage_marks: dict[int, list[dict[str, Any]]], ran: dict[str, int]) -> list[dict[str, Any]]:
+    """Per segment and stage: CPU, peak RSS, bytes (pipeline/task_metrics.py), and what `tasks`
+    (completion marks: one a file, or a stage's partition) is made clear by: `files`, the files
+    done (a segment's, a per-shard stage's; a big file's pieces count as one), and
+    `executor_tasks`, the tasks this run's executor ran for it (small files grouped into one task
+    count once, a big file's pieces each; a resumed run counts only what it ran itself)."""
+    summary = summarize_tasks(segments, steps, segment_marks, stage_marks)
+    keys = []  # in summarize's order: a global step's stages, then its segment
+    for seg in segments:
+        op = steps[seg.first] if seg.first < seg.end else None
+        if isinstance(op, GlobalOperator):
+            keys += [(stage_key(seg.first, stage.name), stage.kind) for stage in op.stages()]
+        keys.append((segment_key(seg), "segment"))
+    for entry, (key, kind) in zip(summary, keys, strict=True):
+        entry["files"] = entry["tasks"] if kind in ("segment", "shard") else None
+        entry["executor_tasks"] = ran.get(key, 0)
+    return summary
 
 
 def _mark_reader(known: dict[str, Any]) -> Callable[[list[Location]], list[Any]]:

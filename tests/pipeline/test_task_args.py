@@ -126,3 +126,24 @@ def test_a_later_run_with_other_files_in_the_same_process(tmp_path):
     kept = sorted(r["id"] for f in sorted(out.glob("s*.parquet")) for r in pq.read_table(f).to_pylist())
     assert kept == ["e0", "e1", "e2"]
     assert len(list((out / "_work").glob("shards-*.json"))) == 1  # --fresh deleted the first run's
+
+
+def test_stats_say_files_and_the_tasks_the_executor_ran(tmp_path):
+    """stats.json `tasks`: per segment and stage, the files done and the tasks the executor ran
+    (small files grouped: one task for many files; a resumed run counts only what it ran)."""
+    inputs = tiny_files(tmp_path / "in", 12)
+    steps = [{"exact_dedup": {"partitions": 2}}, {"normalize_text": {}}]
+
+    def summary(out: Path, fresh: bool = False, **input_spec: Any) -> dict[str, dict[str, Any]]:
+        recipe = validate_recipe(recipe_dict(str(inputs / "*.jsonl"), str(out), steps, input=input_spec))
+        return {t["label"]: t for t in run_recipe(recipe, fresh=fresh).stats["tasks"]}
+
+    grouped = summary(tmp_path / "grouped")  # the default rows_per_task: the 12 files share a task
+    assert [(t["files"], t["executor_tasks"]) for t in grouped.values()] == [(12, 1), (None, 2), (None, 1), (12, 1)]
+    assert list(grouped) == ["exact_dedup:hash", "exact_dedup:find_duplicates", "exact_dedup:save_index",
+                             "segment 0: exact_dedup normalize_text"]
+    assert [t["tasks"] for t in grouped.values()] == [12, 2, 1, 12]  # the marks, as before
+    per_file = summary(tmp_path / "per_file", rows_per_task=0)
+    assert [(t["files"], t["executor_tasks"]) for t in per_file.values()] == [(12, 12), (None, 2), (None, 1), (12, 12)]
+    rerun = summary(tmp_path / "grouped")  # everything done: nothing ran
+    assert [(t["files"], t["executor_tasks"]) for t in rerun.values()] == [(12, 0), (None, 0), (None, 0), (12, 0)]
