@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from pipeline.recipe import Recipe, storage_defaults
 from pipeline.shard_list import ShardListRef, write_shard_list
 from pipeline.shard_worker import ShardTask, run_shard_task
 from pipeline.stage_worker import StageTask, run_stage_task, stage_context
-from pipeline.stats import build_stats, segment_key, stage_key
+from pipeline.stats import build_stats
 from storage.location import Location
 
 
@@ -72,7 +71,6 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
         own_backend = backend is None
         backend = backend or make_backend(recipe.executor, progress=progress)
         written: dict[str, Any] = {}  # marks this run's tasks wrote, as they returned them (by URL)
-        ran: Counter = Counter()  # tasks the executor ran, by segment or stage (stats.json `tasks`)
         try:
             for seg in segments:
                 done = layout.done_names(layout.segment_marks(seg))
@@ -85,7 +83,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
                     assert shard_list is not None
                     _run_stages(backend, recipe_json, layout, steps, seg, shards, shard_list,
-                                {s.index: group_of.get(s.name) for s in todo}, written, ran)
+                                {s.index: group_of.get(s.name) for s in todo}, written)
                 tasks = []
                 for s in todo:
                     pieces = plans[s.name].pieces
@@ -95,10 +93,9 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                               if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
                 # small files share a task; each still writes its own files and mark
                 single = tasks
-                tasks = bundle(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
+                tasks = grouped(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
                 split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
                 shard_done = functools.partial(_shard_done, layout, seg)
-                ran[segment_key(seg)] = len(tasks)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
                     with joining_while_running([FileJoin(recipe, layout, seg, s, p) for s, p in split]):
                         results = _map(backend, tasks, segment_label(seg, steps), shard_done)
@@ -106,7 +103,6 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                     results = _map(backend, tasks, segment_label(seg, steps), shard_done)
                     joins = [Task(run_join_task, JoinTask(recipe_json, str(layout.out), seg, s, p), f"joining {s.path}")
                              for s, p in split]
-                    ran[segment_key(seg)] += len(joins)
                     backend.map(joins, label=f"{segment_label(seg, steps)}: joining pieces")
                 written.update({layout.segment_done(seg, t.arg.shard.name).url: _mark(r)
                                 for t, r in zip(single, results, strict=True) if t.arg.piece is None})
@@ -114,8 +110,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
             if own_backend:
                 backend.close()
         folder.check_lock(lock)  # a run that lost its lease (store unreachable too long) must not publish
-        stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started, written=written,
-                            executor_tasks=ran)
+        stats = build_stats(recipe, layout, steps, segments, shards, wall_seconds=time.time() - started, written=written)
         atomic_write_json(layout.out / "stats.json", stats)
         if not recipe.output.keep_intermediate:
             folder.remove_work_data(layout, steps, segments)
@@ -126,6 +121,17 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     finally:
         lock.release()
     return RunResult(layout.out if layout.out.is_remote else layout.out.path, stats)
+
+
+def grouped(tasks: list[Task], groups: list[int | None]) -> list[Task]:
+    """`bundle`, after telling each task of a group the group's first task (its `executor_task`,
+    which its completion mark keeps: stats.json counts the executor's tasks from the marks)."""
+    for k, task in enumerate(tasks):
+        same = [k > 0 and groups[k] is not None and groups[k] == groups[k - 1],
+                k + 1 < len(tasks) and groups[k] is not None and groups[k] == groups[k + 1]]
+        if any(same):
+            task.arg.executor_task = task.name if not same[0] else tasks[k - 1].arg.executor_task
+    return bundle(tasks, groups)
 
 
 def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
@@ -194,10 +200,10 @@ def _mark(result: dict[str, Any]) -> dict[str, Any]:
 
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,
                 shards: list[Shard], shard_list: ShardListRef, group_of: dict[int, int | None],
-                written: dict[str, Any], ran: Counter) -> list[dict[str, Any]]:
+                written: dict[str, Any]) -> list[dict[str, Any]]:
     """The global operator's stages in order; a per-shard stage's tasks of small files share a
     task as the segment's shard tasks do (`group_of`: shard index -> group number). The marks
-    its tasks wrote go to `written`, the count of tasks the executor ran to `ran`."""
+    its tasks wrote go to `written`."""
     op = steps[seg.first]
     assert isinstance(op, GlobalOperator)
     results = []
@@ -217,8 +223,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shard_list),
                       f"{label} task {i}", resources) for i in todo]
         if stage.kind == "shard":
-            tasks = bundle(tasks, [group_of.get(i) for i in todo])
-        ran[stage_key(seg.first, stage.name)] += len(tasks)
+            tasks = grouped(tasks, [group_of.get(i) for i in todo])
         done_now = _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
         written.update({layout.stage_done(seg.first, op, stage.name, str(i)).url: r
                         for i, r in zip(todo, done_now, strict=True)})

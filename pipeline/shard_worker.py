@@ -43,6 +43,7 @@ class ShardTask:
     shard: Shard
     shard_list: ShardListRef | None  # the run's shards, for global steps' contexts (None: no global step)
     piece: Piece | None = None  # one piece of the file (pipeline/pieces.py); None: the whole file
+    executor_task: str | None = None  # the first task of the group it runs in (pipeline/groups.py); None: alone
 
 
 @dataclass
@@ -247,6 +248,8 @@ class ShardRun:
             "steps": {str(k): c.as_stats() for k, c in self.counts.items()},
             "resources": self.meter.read(),
         }
+        if self.task.executor_task is not None:
+            stats["executor_task"] = self.task.executor_task
         if self.id_hashes is not None:
             save_id_hashes(self.layout, self.id_hashes)
         files.write_json(self.layout.segment_done(self.seg, self.task.shard.name), stats)

@@ -32,6 +32,7 @@ class StageTask:
     task_index: int  # shard index or partition; 0 for a global stage
     segment_before: Segment | None  # None: the stages read the input shards
     shard_list: ShardListRef  # the run's shards (read by the worker, once a process)
+    executor_task: str | None = None  # the first task of the group it runs in (pipeline/groups.py); None: alone
 
 
 def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
@@ -83,5 +84,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     result = {"step": task.step, "stage": stage.name, "task": task.task_index,
               "seconds": time.perf_counter() - started, "metrics": dict(ctx.metrics),
               "resources": meter.read()}
+    if task.executor_task is not None:
+        result["executor_task"] = task.executor_task
     files.write_json(layout.stage_done(task.step, op, stage.name, str(task.task_index)), result)
     return result

@@ -18,20 +18,10 @@ from storage.location import Location, read_marks
 COUNT_FIELDS = ("documents_in", "documents_out", "bytes_in", "bytes_out", "chars_in", "chars_out", "seconds")
 
 
-def segment_key(seg: Segment) -> str:
-    return f"segment {seg.index}"
-
-
-def stage_key(step: int, stage: str) -> str:
-    return f"step {step} stage {stage}"
-
-
 def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments: list[Segment], shards: list[Shard],
-                wall_seconds: float, written: dict[str, Any] | None = None,
-                executor_tasks: dict[str, int] | None = None) -> dict[str, Any]:
+                wall_seconds: float, written: dict[str, Any] | None = None) -> dict[str, Any]:
     """The accounting from every completion mark; `written`: marks this process's tasks wrote and
-    returned (by URL), which are not read back (on a store, a request each); `executor_tasks`:
-    the tasks this run's executor ran, by `segment_key` / `stage_key`."""
+    returned (by URL), which are not read back (on a store, a request each)."""
     marks = _mark_reader(written or {})
     step_totals: list[dict[str, Any]] = [
         {"index": k, "operator": op.name, "kind": op.kind, **{f: 0 for f in COUNT_FIELDS},
@@ -96,29 +86,39 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "removed": removed_total,
         "steps": step_totals,
         "wall_seconds": wall_seconds,
-        "tasks": _task_summary(steps, segments, segment_marks, stage_marks, executor_tasks or {}),
+        "tasks": _task_summary(steps, segments, segment_marks, stage_marks),
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }
 
 
 def _task_summary(steps: list[Operator], segments: list[Segment], segment_marks: dict[int, list[dict[str, Any]]],
-                  stage_marks: dict[int, list[dict[str, Any]]], ran: dict[str, int]) -> list[dict[str, Any]]:
+                  stage_marks: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per segment and stage: CPU, peak RSS, bytes (pipeline/task_metrics.py), and what `tasks`
     (completion marks: one a file, or a stage's partition) is made clear by: `files`, the files
     done (a segment's, a per-shard stage's; a big file's pieces count as one), and
-    `executor_tasks`, the tasks this run's executor ran for it (small files grouped into one task
-    count once, a big file's pieces each; a resumed run counts only what it ran itself)."""
+    `executor_tasks`, the tasks the executor ran for it (small files grouped into one task count
+    once, a big file's pieces each), from the marks: a rerun that resumes or has nothing left
+    to do says the same."""
     summary = summarize_tasks(segments, steps, segment_marks, stage_marks)
-    keys = []  # in summarize's order: a global step's stages, then its segment
+    parts = []  # in summarize's order: a global step's stages (their marks), then its segment
     for seg in segments:
         op = steps[seg.first] if seg.first < seg.end else None
         if isinstance(op, GlobalOperator):
-            keys += [(stage_key(seg.first, stage.name), stage.kind) for stage in op.stages()]
-        keys.append((segment_key(seg), "segment"))
-    for entry, (key, kind) in zip(summary, keys, strict=True):
-        entry["files"] = entry["tasks"] if kind in ("segment", "shard") else None
-        entry["executor_tasks"] = ran.get(key, 0)
+            parts += [(stage.kind, [m for m in stage_marks.get(seg.first, []) if m.get("stage") == stage.name])
+                      for stage in op.stages()]
+        parts.append(("segment", segment_marks.get(seg.index, [])))
+    for entry, (kind, marks) in zip(summary, parts, strict=True):
+        entry["files"] = len(marks) if kind in ("segment", "shard") else None
+        entry["executor_tasks"] = _executor_tasks(marks)
     return summary
+
+
+def _executor_tasks(marks: list[dict[str, Any]]) -> int:
+    """Tasks that wrote these marks: the tasks of a group (`executor_task`: its first task) ran
+    as one, a big file as one task a piece."""
+    groups = {m["executor_task"] for m in marks if m.get("executor_task")}
+    alone = sum(m.get("pieces", 1) for m in marks if not m.get("executor_task"))
+    return len(groups) + alone
 
 
 def _mark_reader(known: dict[str, Any]) -> Callable[[list[Location]], list[Any]]:

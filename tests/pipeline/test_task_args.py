@@ -19,7 +19,7 @@ from pipeline.recipe import validate_recipe
 from pipeline.runner import run_recipe
 from pipeline.shard_list import ShardListRef, load_shard_names, load_shards, write_shard_list
 from storage.location import Location
-from tests.core_helpers import recipe_dict
+from tests.core_helpers import recipe_dict, write_parquet_shards
 
 # a task's pickle holds the recipe, a segment, its shard and paths: a few KB, whatever the files
 SMALL_TASK_BYTES = 8_000
@@ -130,7 +130,7 @@ def test_a_later_run_with_other_files_in_the_same_process(tmp_path):
 
 def test_stats_say_files_and_the_tasks_the_executor_ran(tmp_path):
     """stats.json `tasks`: per segment and stage, the files done and the tasks the executor ran
-    (small files grouped: one task for many files; a resumed run counts only what it ran)."""
+    (small files grouped: one task for many files), the same in a rerun."""
     inputs = tiny_files(tmp_path / "in", 12)
     steps = [{"exact_dedup": {"partitions": 2}}, {"normalize_text": {}}]
 
@@ -145,5 +145,13 @@ def test_stats_say_files_and_the_tasks_the_executor_ran(tmp_path):
     assert [t["tasks"] for t in grouped.values()] == [12, 2, 1, 12]  # the marks, as before
     per_file = summary(tmp_path / "per_file", rows_per_task=0)
     assert [(t["files"], t["executor_tasks"]) for t in per_file.values()] == [(12, 12), (None, 2), (None, 1), (12, 12)]
-    rerun = summary(tmp_path / "grouped")  # everything done: nothing ran
-    assert [(t["files"], t["executor_tasks"]) for t in rerun.values()] == [(12, 0), (None, 0), (None, 0), (12, 0)]
+    rerun = summary(tmp_path / "grouped")  # everything done: the same figures, from the marks
+    assert [(t["files"], t["executor_tasks"]) for t in rerun.values()] == [(12, 1), (None, 2), (None, 1), (12, 1)]
+
+
+def test_stats_count_a_big_files_pieces_as_executor_tasks(tmp_path):
+    write_parquet_shards(tmp_path / "in", 3, 120)  # row groups of 40 rows
+    data = recipe_dict(f"{tmp_path}/in/*.parquet", str(tmp_path / "out"), [{"words_filter": {"min_words": 3}}],
+                       input={"rows_per_task": 40})  # every file: 3 pieces
+    (segment,) = run_recipe(validate_recipe(data)).stats["tasks"]
+    assert (segment["tasks"], segment["files"], segment["executor_tasks"]) == (3, 3, 9)
