@@ -1,5 +1,5 @@
 """Many small files as one task, so that 50,000 files of 20 documents do not pay each a task's
-round trip (submission, a pickled argument holding the run's file list, a result, a progress bar).
+round trip (submission, a pickled argument, a result, a progress bar).
 
 Consecutive files (in the listing order) of at most half `rows_per_task` rows share a task of at
 most `rows_per_task` rows and MAX_GROUP_FILES files. The task runs its files one after another,

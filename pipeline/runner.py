@@ -31,8 +31,10 @@ from pipeline.pieces import (
 )
 from pipeline.plan import Layout, Segment, plan_segments, segment_label
 from pipeline.recipe import Recipe, storage_defaults
+from pipeline.shard_list import ShardListRef, write_shard_list
 from pipeline.shard_worker import ShardTask, run_shard_task
 from pipeline.stage_worker import StageTask, run_stage_task, stage_context
+from pipeline.stats import build_stats
 from storage.location import Location
 
 
@@ -55,7 +57,6 @@ def run_recipe(recipe: Recipe, backend: Backend | None = None, fresh: bool = Fal
 def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -> RunResult:
     from pipeline import output_folder as folder
     from pipeline.executors import make_backend
-    from pipeline.stats import build_stats
 
     started = time.time()
     shards = list_shards(recipe.input)
@@ -65,7 +66,8 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     try:
         folder.warn_about_kept_raw_text(recipe, steps, segments, layout.out)
         recipe_json = recipe.model_dump_json()  # secrets in clear: in memory only, for the workers
-        names = [s.name for s in shards]
+        # once a run, for global steps: their tasks carry where the list is, not the list
+        shard_list = write_shard_list(layout, shards) if any(isinstance(op, GlobalOperator) for op in steps) else None
         own_backend = backend is None
         backend = backend or make_backend(recipe.executor, progress=progress)
         written: dict[str, Any] = {}  # marks this run's tasks wrote, as they returned them (by URL)
@@ -79,18 +81,19 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                 group_of = plan_groups([s.name for s in todo], [None if plans[s.name].pieces else plans[s.name].rows
                                                                 for s in todo], recipe.input.rows_per_task)
                 if seg.first < seg.end and isinstance(steps[seg.first], GlobalOperator):
-                    _run_stages(backend, recipe_json, layout, steps, seg, shards,
+                    assert shard_list is not None
+                    _run_stages(backend, recipe_json, layout, steps, seg, shards, shard_list,
                                 {s.index: group_of.get(s.name) for s in todo}, written)
                 tasks = []
                 for s in todo:
                     pieces = plans[s.name].pieces
-                    tasks += [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, names, piece), steps, layout,
+                    tasks += [_shard_task(ShardTask(recipe_json, str(layout.out), seg, s, shard_list, piece), steps, layout,
                                           plans[s.name].rows)
                               for piece in pieces or [None]
                               if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
                 # small files share a task; each still writes its own files and mark
                 single = tasks
-                tasks = bundle(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
+                tasks = grouped(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
                 split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
                 shard_done = functools.partial(_shard_done, layout, seg)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
@@ -120,6 +123,17 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     finally:
         lock.release()
     return RunResult(layout.out if layout.out.is_remote else layout.out.path, stats)
+
+
+def grouped(tasks: list[Task], groups: list[int | None]) -> list[Task]:
+    """`bundle`, after telling each task of a group the group's first task (its `executor_task`,
+    which its completion mark keeps: stats.json counts the executor's tasks from the marks)."""
+    for k, task in enumerate(tasks):
+        same = [k > 0 and groups[k] is not None and groups[k] == groups[k - 1],
+                k + 1 < len(tasks) and groups[k] is not None and groups[k] == groups[k + 1]]
+        if any(same):
+            task.arg.executor_task = task.name if not same[0] else tasks[k - 1].arg.executor_task
+    return bundle(tasks, groups)
 
 
 def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
@@ -187,7 +201,8 @@ def _mark(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[Operator], seg: Segment,
-                shards: list[Shard], group_of: dict[int, int | None], written: dict[str, Any]) -> list[dict[str, Any]]:
+                shards: list[Shard], shard_list: ShardListRef, group_of: dict[int, int | None],
+                written: dict[str, Any]) -> list[dict[str, Any]]:
     """The global operator's stages in order; a per-shard stage's tasks of small files share a
     task as the segment's shard tasks do (`group_of`: shard index -> group number). The marks
     its tasks wrote go to `written`."""
@@ -207,10 +222,10 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
             continue
         label = f"{op.name}:{stage.name}"
         resources = _resources([(label, stage.resources)])
-        tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shards),
+        tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shard_list),
                       f"{label} task {i}", resources) for i in todo]
         if stage.kind == "shard":
-            tasks = bundle(tasks, [group_of.get(i) for i in todo])
+            tasks = grouped(tasks, [group_of.get(i) for i in todo])
         done_now = _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
         written.update({layout.stage_done(seg.first, op, stage.name, str(i)).url: r
                         for i, r in zip(todo, done_now, strict=True)})

@@ -27,6 +27,7 @@ from pipeline.io.writers import ShardWriter, with_rejection
 from pipeline.pieces import PartWriter, Piece, progress_key, save_id_hashes, task_layout
 from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
+from pipeline.shard_list import ShardListRef, load_shard_names
 from pipeline.stage_worker import stage_context
 from pipeline.task_metrics import TaskMeter
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
@@ -40,8 +41,9 @@ class ShardTask:
     out: str
     segment: Segment
     shard: Shard
-    shard_names: list[str]
+    shard_list: ShardListRef | None  # the run's shards, for global steps' contexts (None: no global step)
     piece: Piece | None = None  # one piece of the file (pipeline/pieces.py); None: the whole file
+    executor_task: str | None = None  # the first task of the group it runs in (pipeline/groups.py); None: alone
 
 
 @dataclass
@@ -136,7 +138,9 @@ class ShardRun:
         for k in self.seg_ops:
             op = self.ops[k]
             if isinstance(op, GlobalOperator):
-                op.bind(stage_context(self.layout, k, op, self.task.shard_names))
+                assert self.task.shard_list is not None
+                names = load_shard_names(self.task.shard_list, self.layout)
+                op.bind(stage_context(self.layout, k, op, names))
             self._setup(op, k)
         source_schema: pa.Schema | None = None
         try:
@@ -244,6 +248,8 @@ class ShardRun:
             "steps": {str(k): c.as_stats() for k, c in self.counts.items()},
             "resources": self.meter.read(),
         }
+        if self.task.executor_task is not None:
+            stats["executor_task"] = self.task.executor_task
         if self.id_hashes is not None:
             save_id_hashes(self.layout, self.id_hashes)
         files.write_json(self.layout.segment_done(self.seg, self.task.shard.name), stats)

@@ -17,6 +17,7 @@ from pipeline.io.documents import read_documents
 from pipeline.io.readers import InputError, Shard, read_shard
 from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
+from pipeline.shard_list import ShardListRef, load_shard_names, load_shards
 from pipeline.task_metrics import TaskMeter
 from pipeline.worker import naming_write_errors, read_intermediate, setup_step, worker_steps
 from storage import files
@@ -30,7 +31,8 @@ class StageTask:
     stage_index: int
     task_index: int  # shard index or partition; 0 for a global stage
     segment_before: Segment | None  # None: the stages read the input shards
-    shards: list[Shard]
+    shard_list: ShardListRef  # the run's shards (read by the worker, once a process)
+    executor_task: str | None = None  # the first task of the group it runs in (pipeline/groups.py); None: alone
 
 
 def stage_context(layout: Layout, step: int, op: GlobalOperator, shard_names: list[str]) -> StageContext:
@@ -66,12 +68,14 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     assert isinstance(op, GlobalOperator)
     layout = Layout(output_location(task.out, recipe.storage_options))
     setup_step(op, task.step, layout.artifacts)
-    ctx = stage_context(layout, task.step, op, [s.name for s in task.shards])
-    inputs = shard_inputs(layout, task.segment_before, task.shards, recipe.input)
-    ctx.shards = lambda: iter(inputs)
+    shards = load_shards(task.shard_list, layout)
+    ctx = stage_context(layout, task.step, op, load_shard_names(task.shard_list, layout))
+    ctx.shards = lambda: iter(shard_inputs(layout, task.segment_before, shards, recipe.input))
     stage = op.stages()[task.stage_index]
+    # a per-shard task reads its own shard (its index is its place in the list)
+    own = shards[task.task_index:task.task_index + 1] if stage.kind == "shard" else shards
     try:
-        stage.run(task.task_index, inputs, ctx)
+        stage.run(task.task_index, shard_inputs(layout, task.segment_before, own, recipe.input), ctx)
     except InputError:
         raise
     except Exception as exc:
@@ -80,5 +84,7 @@ def run_stage_task(task: StageTask) -> dict[str, Any]:
     result = {"step": task.step, "stage": stage.name, "task": task.task_index,
               "seconds": time.perf_counter() - started, "metrics": dict(ctx.metrics),
               "resources": meter.read()}
+    if task.executor_task is not None:
+        result["executor_task"] = task.executor_task
     files.write_json(layout.stage_done(task.step, op, stage.name, str(task.task_index)), result)
     return result

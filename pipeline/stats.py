@@ -86,9 +86,39 @@ def build_stats(recipe: Recipe, layout: Layout, steps: list[Operator], segments:
         "removed": removed_total,
         "steps": step_totals,
         "wall_seconds": wall_seconds,
-        "tasks": summarize_tasks(segments, steps, segment_marks, stage_marks),  # per segment and stage: CPU, peak RSS, bytes
+        "tasks": _task_summary(steps, segments, segment_marks, stage_marks),
         "accounting": f"{input_docs} in = {kept} kept + {removed_total} removed",
     }
+
+
+def _task_summary(steps: list[Operator], segments: list[Segment], segment_marks: dict[int, list[dict[str, Any]]],
+                  stage_marks: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per segment and stage: CPU, peak RSS, bytes (pipeline/task_metrics.py), and what `tasks`
+    (completion marks: one a file, or a stage's partition) is made clear by: `files`, the files
+    done (a segment's, a per-shard stage's; a big file's pieces count as one), and
+    `executor_tasks`, the tasks the executor ran for it (small files grouped into one task count
+    once, a big file's pieces each), from the marks: a rerun that resumes or has nothing left
+    to do says the same."""
+    summary = summarize_tasks(segments, steps, segment_marks, stage_marks)
+    parts = []  # in summarize's order: a global step's stages (their marks), then its segment
+    for seg in segments:
+        op = steps[seg.first] if seg.first < seg.end else None
+        if isinstance(op, GlobalOperator):
+            parts += [(stage.kind, [m for m in stage_marks.get(seg.first, []) if m.get("stage") == stage.name])
+                      for stage in op.stages()]
+        parts.append(("segment", segment_marks.get(seg.index, [])))
+    for entry, (kind, marks) in zip(summary, parts, strict=True):
+        entry["files"] = len(marks) if kind in ("segment", "shard") else None
+        entry["executor_tasks"] = _executor_tasks(marks)
+    return summary
+
+
+def _executor_tasks(marks: list[dict[str, Any]]) -> int:
+    """Tasks that wrote these marks: the tasks of a group (`executor_task`: its first task) ran
+    as one, a big file as one task a piece."""
+    groups = {m["executor_task"] for m in marks if m.get("executor_task")}
+    alone = sum(m.get("pieces", 1) for m in marks if not m.get("executor_task"))
+    return len(groups) + alone
 
 
 def _mark_reader(known: dict[str, Any]) -> Callable[[list[Location]], list[Any]]:
