@@ -82,6 +82,9 @@ def input_folder(work: Path, corpus: Path, parts: int) -> Path:
     return folder
 
 
+OURS_PYTHON = [sys.executable]  # --ours-python: e.g. a venv of the README's install, without the test extras
+
+
 def run_ours(pair: Pair, inputs: Path, work: Path) -> dict[str, Any]:
     out = work / "ours-out"
     recipe = {"input": {"path": [str(p) for p in sorted(inputs.glob("*.parquet"))], "id_column": "id"},
@@ -90,7 +93,7 @@ def run_ours(pair: Pair, inputs: Path, work: Path) -> dict[str, Any]:
     path = work / "ours.yaml"
     path.write_text(yaml.safe_dump(recipe))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    m = measure_command([sys.executable, "-m", "pipeline.cli", "run", str(path), "--quiet"], env=env)
+    m = measure_command([OURS_PYTHON[0], "-m", "pipeline.cli", "run", str(path), "--quiet"], env=env)
     if m["returncode"] != 0:
         raise SystemExit(f"pipeline run failed: {path}")
     stats = json.loads((out / "stats.json").read_text())
@@ -135,7 +138,8 @@ def table(selected: list[Pair], loads: list[float], started: str, ended: str, ro
     peers_name = {"datatrove": "datatrove 0.10.1", "data_juicer": "Data-Juicer 1.6.1"}
     lines = [
         f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} by `python bench/peers/bench_peers.py --rounds {rounds}` "
-        f"(2 workers each, whole processes, {rounds} round(s) interleaved; median wall seconds).",
+        f"(2 workers each, whole processes, {rounds} round(s) interleaved; median wall seconds); this project "
+        f"run by `{OURS_PYTHON[0]}`.",
         f"Machine load (1-min average) during the run: {min(loads):.1f}-{max(loads):.1f}; `uptime` at start: "
         f"`{started}`; at end: `{ended}`.",
         "",
@@ -173,7 +177,11 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of Parquet shards (default: corpus_en)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "_work" / "peers")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave bench/RESULTS.md alone")
+    ap.add_argument("--ours-python", default=sys.executable,
+                    help="the Python that runs this project (default: this one; the test venv has pandas, which "
+                         "pyarrow then imports in every worker, ~0.25 s; a venv of `pip install -e .` has none)")
     args = ap.parse_args()
+    OURS_PYTHON[0] = args.ours_python
     for peer in ("datatrove", "data_juicer"):
         if not (ENVS / peer / ".installed").exists():
             raise SystemExit(f"no {peer} environment in {ENVS}: run bench/peers/make_envs.py first")

@@ -123,11 +123,12 @@ def _normalize(
 def _row_problems(table: pa.Table, text_column: str, id_source: str | None) -> dict[int, tuple[str, str, str]]:
     """row -> (field, reason, raw) for null text, null id and invalid UTF-8 (Parquet does not check it)."""
     problems: dict[int, tuple[str, str, str]] = {}
-    for i in np.flatnonzero(pc.is_null(table.column(text_column)).to_numpy(zero_copy_only=False)):
-        problems[int(i)] = (text_column, "null_text", "")
-    if id_source:
-        for i in np.flatnonzero(pc.is_null(table.column(id_source)).to_numpy(zero_copy_only=False)):
-            problems.setdefault(int(i), (id_source, "null_id", ""))
+    for field, reason in ((text_column, "null_text"), (id_source, "null_id")):
+        column = table.column(field) if field else None
+        if column is None or not column.null_count:  # the usual case, without a pass over the rows
+            continue
+        for i in np.flatnonzero(pc.is_null(column).combine_chunks().to_numpy(zero_copy_only=False)):
+            problems.setdefault(int(i), (field, reason, ""))
     for name in table.column_names:
         col = table.column(name)
         try:
