@@ -34,6 +34,7 @@ from pipeline.output_store import check_writable, describe_store_error, store_er
 from pipeline.plan import Layout, Segment, output_location
 from pipeline.recipe import Recipe
 from pipeline.report.environment import mask_secrets
+from pipeline.shard_list import is_shard_list
 from storage import files, many, uploads
 from storage.location import Location
 from storage.lock import LOCK_NAME, FolderLocked, RunLock, run_lock
@@ -356,15 +357,18 @@ def warn_about_kept_raw_text(recipe: Recipe, steps: list[Operator], segments: li
 
 
 def remove_work_data(layout: Layout, steps: list[Operator], segments: list[Segment]) -> None:
-    """Delete materialized segments, global stages' data and the partial files of killed workers
-    (they may hold text from before a PII step); keep the completion marks."""
+    """Delete materialized segments, global stages' data, the run's shard list and the partial
+    files of killed workers (they may hold text from before a PII step); keep the completion marks."""
     if layout.work.is_remote:  # one listing and bulk deletes, not requests per file and folder
         doomed = [f"seg{seg.index}/" for seg in segments[:-1]]
         data = [f"{layout.step_dir(k, op).name}/data/" for k, op in enumerate(steps) if isinstance(op, GlobalOperator)]
         many.delete_files([layout.work / rel for rel in layout.work.walk()
                             if (rel.startswith(tuple(doomed)) and rel.count("/") == 1 and rel.endswith(".parquet"))
-                            or rel.startswith(tuple(data))])
+                            or rel.startswith(tuple(data)) or is_shard_list(rel)])
         return
+    for name in layout.work.list_names():
+        if is_shard_list(name):
+            (layout.work / name).delete()
     for seg in segments[:-1]:
         folder = layout.segment_dir(seg)
         for name in folder.list_names():

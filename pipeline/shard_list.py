@@ -33,7 +33,15 @@ class ShardListRef:
     count: int
 
     def location(self, layout: Layout) -> Location:
-        return layout.work / f"shards-{self.digest[:32]}.json"
+        return layout.work / f"{PREFIX}{self.digest[:32]}.json"
+
+
+PREFIX = "shards-"
+
+
+def is_shard_list(name: str) -> bool:
+    """A shard list's file name under `_work/` (deleted with the work data after a run)."""
+    return name.startswith(PREFIX) and name.endswith(".json") and "/" not in name
 
 
 _cache: OrderedDict[tuple[str, str], tuple[list[Shard], list[str]]] = OrderedDict()

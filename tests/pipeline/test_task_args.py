@@ -125,7 +125,7 @@ def test_a_later_run_with_other_files_in_the_same_process(tmp_path):
     assert result.kept == 3
     kept = sorted(r["id"] for f in sorted(out.glob("s*.parquet")) for r in pq.read_table(f).to_pylist())
     assert kept == ["e0", "e1", "e2"]
-    assert len(list((out / "_work").glob("shards-*.json"))) == 1  # --fresh deleted the first run's
+    assert list((out / "_work").glob("shards-*.json")) == []  # deleted with the work data after each run
 
 
 def test_stats_say_files_and_the_tasks_the_executor_ran(tmp_path):
