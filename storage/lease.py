@@ -177,6 +177,7 @@ class LeaseLock:
         who = "removed" if holder is None else f"taken over by pid {holder.get('pid')} on {holder.get('host')}"
         self.lost = f"this run's lease {self.location} was {who}"
 
+
 def _etag(put_result: Any) -> str | None:
     """The ETag of an s3fs put, the condition of the next one; None from clients that return none."""
     return put_result.get("ETag") if isinstance(put_result, dict) else None
