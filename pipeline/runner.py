@@ -35,6 +35,7 @@ from pipeline.shard_list import ShardListRef, write_shard_list
 from pipeline.shard_worker import ShardTask, run_shard_task
 from pipeline.stage_worker import StageTask, run_stage_task, stage_context
 from pipeline.stats import build_stats
+from storage import files
 from storage.location import Location
 
 
@@ -65,7 +66,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     layout, lock = folder.prepare_output(recipe, shards, fresh)
     try:
         folder.warn_about_kept_raw_text(recipe, steps, segments, layout.out)
-        recipe_json = recipe.model_dump_json()  # secrets in clear: in memory only, for the workers
+        recipe_json = _recipe_for_workers(recipe)  # secrets in clear: in memory only, for the workers
         # once a run, for global steps: their tasks carry where the list is, not the list
         shard_list = write_shard_list(layout, shards) if any(isinstance(op, GlobalOperator) for op in steps) else None
         own_backend = backend is None
@@ -123,6 +124,19 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
     finally:
         lock.release()
     return RunResult(layout.out if layout.out.is_remote else layout.out.path, stats)
+
+
+def _recipe_for_workers(recipe: Recipe) -> str:
+    """The recipe every task carries. An `input.path` listing every file would grow each task with
+    the files; tasks name their own files, so one path per URL scheme is kept (workers apply the
+    recipe's storage options by scheme)."""
+    paths = recipe.input.path
+    if isinstance(paths, list):
+        first_of_scheme: dict[str | None, str] = {}
+        for path in paths:
+            first_of_scheme.setdefault(files.split_protocol(path)[0], path)
+        paths = list(first_of_scheme.values())
+    return recipe.model_copy(update={"input": recipe.input.model_copy(update={"path": paths})}).model_dump_json()
 
 
 def grouped(tasks: list[Task], groups: list[int | None]) -> list[Task]:

@@ -51,19 +51,21 @@ def tiny_files(folder: Path, n: int) -> Path:
     return folder
 
 
-def first_map(inputs: Path, out: Path, steps: list[Any]) -> PicklingBackend:
-    recipe = validate_recipe(recipe_dict(str(inputs / "*.jsonl"), str(out), steps, input={"rows_per_task": 0}))
+def first_map(inputs: Path, out: Path, steps: list[Any], listed: bool = False) -> PicklingBackend:
+    path: str | list[str] = sorted(str(p) for p in inputs.glob("*.jsonl")) if listed else str(inputs / "*.jsonl")
+    recipe = validate_recipe(recipe_dict(path, str(out), steps, input={"rows_per_task": 0}))
     backend = PicklingBackend()
     with pytest.raises(FirstMap):
         run_recipe(recipe, backend=backend)
     return backend
 
 
+@pytest.mark.parametrize("listed", [False, True], ids=["a glob", "input.path listing every file"])
 @pytest.mark.parametrize("steps, kind", [([{"normalize_text": {}}, {"exact_dedup": {}}], "ShardTask"),
                                          ([{"exact_dedup": {}}, {"normalize_text": {}}], "StageTask")])
-def test_pickled_task_does_not_grow_with_the_input_files(tmp_path, steps, kind):
-    few = first_map(tiny_files(tmp_path / "few", 5), tmp_path / "out_few", steps)
-    many = first_map(tiny_files(tmp_path / "many", 2000), tmp_path / "out_many", steps)
+def test_pickled_task_does_not_grow_with_the_input_files(tmp_path, steps, kind, listed):
+    few = first_map(tiny_files(tmp_path / "few", 5), tmp_path / "out_few", steps, listed)
+    many = first_map(tiny_files(tmp_path / "many", 2000), tmp_path / "out_many", steps, listed)
     assert type(few.args[0]).__name__ == kind and len(few.sizes) == 5 and len(many.sizes) == 2000
     assert max(many.sizes) < SMALL_TASK_BYTES
     # the same task (the first file) of both runs: only the paths' folder names differ ("few", "many")
@@ -155,3 +157,19 @@ def test_stats_count_a_big_files_pieces_as_executor_tasks(tmp_path):
                        input={"rows_per_task": 40})  # every file: 3 pieces
     (segment,) = run_recipe(validate_recipe(data)).stats["tasks"]
     assert (segment["tasks"], segment["files"], segment["executor_tasks"]) == (3, 3, 9)
+
+
+def test_the_recipe_tasks_carry_keeps_one_input_path_per_scheme():
+    # workers apply the recipe's storage options by URL scheme (pipeline/worker.py): those must stay
+    import json
+
+    from pipeline.recipe import Recipe
+    from pipeline.runner import _recipe_for_workers
+
+    paths = [f"s3://bucket/part-{i}.parquet" for i in range(500)] + ["/data/local.parquet", "gs://other/x.jsonl"]
+    recipe = Recipe.model_validate({"input": {"path": paths}, "output": {"path": "s3://bucket/out"},
+                                    "storage_options": {"anon": False}})
+    sent = Recipe.model_validate(json.loads(_recipe_for_workers(recipe)))
+    assert sent.input.path == ["s3://bucket/part-0.parquet", "/data/local.parquet", "gs://other/x.jsonl"]
+    assert sent.storage_protocols() == recipe.storage_protocols() == {"s3", "gs"}
+    assert sent.model_copy(update={"input": recipe.input}) == recipe  # nothing else changed
