@@ -82,6 +82,9 @@ def bundle(tasks: list[Task], groups: list[int | None]) -> list[Task]:
 
 def _group_task(tasks: list[Task]) -> Task:
     first, last = tasks[0], tasks[-1]
+    for task in tasks:  # each task's completion mark names the executor task it ran in (stats.json counts them)
+        if hasattr(task.arg, "executor_task"):
+            task.arg.executor_task = first.name
     key = f"{first.progress_key} … {last.progress_key} ({len(tasks)} files)" if first.progress_key else None
     known = [t.documents for t in tasks if t.documents is not None]
     return Task(run_task_group, TaskGroup(tasks, key), f"{len(tasks)} tasks: {first.name} … {last.name}",

@@ -94,7 +94,7 @@ def _run(recipe: Recipe, backend: Backend | None, fresh: bool, progress: bool) -
                               if piece is None or not piece_mark(layout, seg, s.name, piece).exists()]
                 # small files share a task; each still writes its own files and mark
                 single = tasks
-                tasks = grouped(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
+                tasks = bundle(tasks, [None if t.arg.piece else group_of.get(t.arg.shard.name) for t in tasks])
                 split = [(s, pieces) for s in todo if (pieces := plans[s.name].pieces)]
                 shard_done = functools.partial(_shard_done, layout, seg)
                 if backend.driver_reads_data:  # the driver joins each file's pieces while they run
@@ -137,17 +137,6 @@ def _recipe_for_workers(recipe: Recipe) -> str:
             first_of_scheme.setdefault(files.split_protocol(path)[0], path)
         paths = list(first_of_scheme.values())
     return recipe.model_copy(update={"input": recipe.input.model_copy(update={"path": paths})}).model_dump_json()
-
-
-def grouped(tasks: list[Task], groups: list[int | None]) -> list[Task]:
-    """`bundle`, after telling each task of a group the group's first task (its `executor_task`,
-    which its completion mark keeps: stats.json counts the executor's tasks from the marks)."""
-    for k, task in enumerate(tasks):
-        same = [k > 0 and groups[k] is not None and groups[k] == groups[k - 1],
-                k + 1 < len(tasks) and groups[k] is not None and groups[k] == groups[k + 1]]
-        if any(same):
-            task.arg.executor_task = task.name if not same[0] else tasks[k - 1].arg.executor_task
-    return bundle(tasks, groups)
 
 
 def _resources(declared: list[tuple[str, Any]]) -> TaskResources:
@@ -239,7 +228,7 @@ def _run_stages(backend: Backend, recipe_json: str, layout: Layout, steps: list[
         tasks = [Task(run_stage_task, StageTask(recipe_json, str(layout.out), seg.first, si, i, seg.previous, shard_list),
                       f"{label} task {i}", resources) for i in todo]
         if stage.kind == "shard":
-            tasks = grouped(tasks, [group_of.get(i) for i in todo])
+            tasks = bundle(tasks, [group_of.get(i) for i in todo])
         done_now = _map(backend, tasks, label, functools.partial(_stage_done, layout, op, stage.name))
         written.update({layout.stage_done(seg.first, op, stage.name, str(i)).url: r
                         for i, r in zip(todo, done_now, strict=True)})
