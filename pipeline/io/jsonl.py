@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.io.pieces import Piece
-from pipeline.io.shards import InputError, Quarantined, Shard, check_regular_file
+from pipeline.io.shards import InputError, Quarantined, Shard, check_regular_file, open_input
 from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
 QUARANTINE_RAW_CHARS = 2000
@@ -67,12 +67,7 @@ def _open_stream(shard: Shard, spec: Any) -> tuple[Any, Any]:
     if "://" not in shard.path:
         check_regular_file(shard.path)
     try:
-        if "://" in shard.path:
-            import fsspec
-
-            raw = fsspec.open(shard.path, "rb", **(spec.storage_options or {})).open()
-        else:
-            raw = open(shard.path, "rb")  # noqa: SIM115 - closed by the caller
+        raw = open_input(shard.path, spec.storage_options)
     except FileNotFoundError:
         raise InputError(f"{shard.path}: file not found") from None
     if shard.path.endswith(".gz"):

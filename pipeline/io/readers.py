@@ -17,19 +17,11 @@ import pyarrow.parquet as pq
 
 from pipeline.io.jsonl import QUARANTINE_RAW_CHARS, read_jsonl
 from pipeline.io.pieces import Piece, is_parquet
-from pipeline.io.shards import InputError, Quarantined, Shard, list_shards
+from pipeline.io.shards import InputError, Quarantined, Shard, list_shards, open_input
 from storage.columns import DOC_KEY, ID, SHARD_BITS, TEXT
 
 __all__ = ["InputError", "Piece", "Quarantined", "Shard", "check_piece_ids", "list_shards", "read_jsonl", "read_parquet",
            "read_shard"]
-
-
-def _open(path: str, storage_options: dict[str, Any]):
-    if "://" not in path:  # a local file: no fsspec (its import is a twentieth of a small run)
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    import fsspec
-
-    return fsspec.open(path, "rb", **(storage_options or {})).open()
 
 
 # ---- Parquet -----------------------------------------------------------------------------
@@ -38,7 +30,7 @@ def _open(path: str, storage_options: dict[str, Any]):
 def read_parquet(shard: Shard, spec: Any, quarantine: Callable[[Quarantined], None] | None,
                  piece: Piece | None = None) -> Iterator[pa.Table]:
     try:
-        handle = _open(shard.path, spec.storage_options)
+        handle = open_input(shard.path, spec.storage_options)
         pf = pq.ParquetFile(handle)
     except FileNotFoundError:
         raise InputError(f"{shard.path}: file not found") from None
